@@ -1,0 +1,228 @@
+//! The CPU backend: portable Rust ops, threaded over rows with a rayon pool of the engine's own.
+//!
+//! Every op here is also the reference the later assembly kernels are checked against: the hot
+//! loops (`dot`, the per-type row dequantization in `crate::quant`) are where the kernel table will
+//! plug in.
+
+pub mod features;
+
+use super::{AttnSeq, AttnShape, Backend, RopeParams, RopeStyle};
+use crate::kv::KvPool;
+use crate::quant;
+use crate::tensor::QTensor;
+use rayon::prelude::*;
+
+pub struct CpuBackend {
+    pool: rayon::ThreadPool,
+    threads: usize,
+}
+
+/// A raw pointer that may cross threads; each task writes a disjoint part of the buffer.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl CpuBackend {
+    pub fn new(threads: usize) -> Result<CpuBackend, String> {
+        let threads = threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("lanner-cpu-{i}"))
+            .build()
+            .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
+        Ok(CpuBackend { pool, threads })
+    }
+}
+
+/// f32 dot product written so the compiler vectorizes it (8 independent accumulators).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// y += a * x
+#[inline]
+fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+impl Backend for CpuBackend {
+    fn describe(&self) -> String {
+        format!("cpu ({} threads, portable Rust ops)", self.threads)
+    }
+
+    fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn matmul(&self, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]) {
+        let (rows, cols) = (w.rows, w.cols);
+        assert_eq!(x.len(), n * cols, "matmul {}: input shape", w.name);
+        assert_eq!(out.len(), n * rows, "matmul {}: output shape", w.name);
+        // Chunks of rows; each task dequantizes a row once and dots it with every input row.
+        let chunk = (rows / (self.threads * 8)).clamp(8, 256);
+        let n_chunks = rows.div_ceil(chunk);
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        self.pool.install(|| {
+            (0..n_chunks).into_par_iter().for_each_init(
+                || vec![0f32; cols],
+                |buf, c| {
+                    let op = out_ptr;
+                    for r in c * chunk..((c + 1) * chunk).min(rows) {
+                        quant::dequantize_row(w.ty, w.row(r), buf);
+                        for t in 0..n {
+                            let v = dot(buf, &x[t * cols..(t + 1) * cols]);
+                            // SAFETY: (t, r) pairs are disjoint across tasks (r is this task's).
+                            unsafe { *op.0.add(t * rows + r) = v };
+                        }
+                    }
+                },
+            )
+        });
+    }
+
+    fn get_rows(&self, w: &QTensor, ids: &[u32], out: &mut [f32]) {
+        let cols = w.cols;
+        assert_eq!(out.len(), ids.len() * cols);
+        for (t, &id) in ids.iter().enumerate() {
+            w.row_to_f32(id as usize, &mut out[t * cols..(t + 1) * cols]);
+        }
+    }
+
+    fn rms_norm(&self, x: &mut [f32], w: &[f32], eps: f32) {
+        let dim = w.len();
+        for row in x.chunks_exact_mut(dim) {
+            let ss: f64 = row.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            let inv = (1.0 / ((ss / dim as f64) + eps as f64).sqrt()) as f32;
+            for (v, &g) in row.iter_mut().zip(w) {
+                *v = *v * inv * g;
+            }
+        }
+    }
+
+    fn rope(&self, x: &mut [f32], n_heads: usize, head_dim: usize, positions: &[usize], p: &RopeParams) {
+        let half = p.dim / 2;
+        // inverse frequencies, in f64 for accuracy at long positions
+        let inv_freq: Vec<f64> = (0..half)
+            .map(|i| {
+                let f = (p.base as f64).powf(-(2.0 * i as f64) / p.dim as f64);
+                match &p.freq_factors {
+                    Some(ff) => f / ff[i] as f64,
+                    None => f,
+                }
+            })
+            .collect();
+        let width = n_heads * head_dim;
+        assert_eq!(x.len(), positions.len() * width);
+        for (row, &pos) in x.chunks_exact_mut(width).zip(positions) {
+            let pos = pos as f64 * p.pos_scale as f64;
+            let cs: Vec<(f32, f32)> = inv_freq
+                .iter()
+                .map(|&f| {
+                    let a = pos * f;
+                    (a.cos() as f32, a.sin() as f32)
+                })
+                .collect();
+            for h in row.chunks_exact_mut(head_dim) {
+                for (i, &(c, s)) in cs.iter().enumerate() {
+                    let (a, b) = match p.style {
+                        RopeStyle::Norm => (2 * i, 2 * i + 1),
+                        RopeStyle::Neox => (i, i + half),
+                    };
+                    let (x0, x1) = (h[a], h[b]);
+                    h[a] = x0 * c - x1 * s;
+                    h[b] = x0 * s + x1 * c;
+                }
+            }
+        }
+    }
+
+    fn attention(&self, pool: &KvPool, layer: usize, seqs: &[AttnSeq], q: &[f32], s: AttnShape, out: &mut [f32]) {
+        let hd = s.head_dim;
+        let width = s.n_head * hd;
+        let group = s.n_head / s.n_kv_head;
+        let kv_dim = pool.kv_dim;
+        let bs = pool.block_size;
+        // one task per (token, head)
+        let tasks: Vec<(usize, usize, usize)> = seqs
+            .iter()
+            .enumerate()
+            .flat_map(|(si, sq)| (0..sq.n_tokens).flat_map(move |i| (0..s.n_head).map(move |h| (si, i, h))))
+            .collect();
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        self.pool.install(|| {
+            tasks.par_iter().for_each_init(
+                || (Vec::<f32>::new(), vec![0f32; hd]),
+                |(scores, acc), &(si, i, h)| {
+                    let sq = &seqs[si];
+                    let row = sq.row0 + i;
+                    let pos = sq.start + i;
+                    let qh = &q[row * width + h * hd..row * width + (h + 1) * hd];
+                    let kvo = (h / group) * hd;
+                    scores.clear();
+                    let mut max = f32::NEG_INFINITY;
+                    for j in 0..=pos {
+                        let k = pool.k(sq.blocks[j / bs], layer);
+                        let o = (j % bs) * kv_dim + kvo;
+                        let sc = dot(qh, &k[o..o + hd]) * s.scale;
+                        max = max.max(sc);
+                        scores.push(sc);
+                    }
+                    let mut sum = 0f32;
+                    for sc in scores.iter_mut() {
+                        *sc = (*sc - max).exp();
+                        sum += *sc;
+                    }
+                    acc.iter_mut().for_each(|a| *a = 0.0);
+                    for (j, &p) in scores.iter().enumerate() {
+                        let v = pool.v(sq.blocks[j / bs], layer);
+                        let o = (j % bs) * kv_dim + kvo;
+                        axpy(acc, p, &v[o..o + hd]);
+                    }
+                    let inv = 1.0 / sum;
+                    let op = out_ptr;
+                    for (d, a) in acc.iter().enumerate() {
+                        // SAFETY: each (row, head) slice is written by exactly one task.
+                        unsafe { *op.0.add(row * width + h * hd + d) = a * inv };
+                    }
+                },
+            )
+        });
+    }
+
+    fn swiglu(&self, gate: &mut [f32], up: &[f32]) {
+        for (g, &u) in gate.iter_mut().zip(up) {
+            let x = *g;
+            *g = x / (1.0 + (-x).exp()) * u;
+        }
+    }
+
+    fn add(&self, x: &mut [f32], y: &[f32]) {
+        for (a, b) in x.iter_mut().zip(y) {
+            *a += b;
+        }
+    }
+
+    fn add_bias(&self, x: &mut [f32], bias: &[f32]) {
+        for row in x.chunks_exact_mut(bias.len()) {
+            self.add(row, bias);
+        }
+    }
+}

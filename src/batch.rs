@@ -1,0 +1,29 @@
+//! A batch: token spans from one or more sequences, and which positions' logits are wanted.
+//! Prefill, decode, many-session decode and scoring are all just different batches.
+
+use crate::kv::SeqKv;
+
+/// Which logits rows a span wants back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    None,
+    Last,
+    All,
+}
+
+impl Want {
+    pub fn rows(self, n_tokens: usize) -> usize {
+        match self {
+            Want::None => 0,
+            Want::Last => n_tokens.min(1),
+            Want::All => n_tokens,
+        }
+    }
+}
+
+/// New tokens for one sequence, appended after the `kv.len` positions it already has.
+pub struct Span<'a> {
+    pub kv: &'a mut SeqKv,
+    pub tokens: &'a [u32],
+    pub want: Want,
+}

@@ -1,0 +1,294 @@
+//! Engine: model + tokenizer + backend + KV block pool. Everything here is plain Rust, reachable
+//! from Rust tests; the Python layer only converts arguments and results.
+
+use crate::backend::cpu::{features, CpuBackend};
+use crate::backend::Backend;
+use crate::batch::{Span, Want};
+use crate::error::{Error, Result};
+use crate::formats::gguf::GgufFile;
+use crate::kv::{KvPool, SeqKv};
+use crate::models::{self, Model, ModelConfig};
+use crate::session::Session;
+use crate::tokenizer::{GgufVocab, Tokenizer};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Tokens per forward call when feeding a long prompt (bounds activation memory; the interrupt
+/// check also runs between chunks).
+pub const PREFILL_CHUNK: usize = 256;
+
+#[derive(Clone, Debug, Default)]
+pub struct EngineOptions {
+    /// Threads for compute; None = the cores this process may use.
+    pub threads: Option<usize>,
+    /// Longest sequence a session may hold; None = the model's trained context length.
+    pub context_length: Option<usize>,
+    /// KV pool size in tokens (all sessions together); None = 2 x context_length (reserved
+    /// lazily: memory is committed only as it is used).
+    pub kv_cache_tokens: Option<usize>,
+    /// Positions per KV block; None = 16.
+    pub kv_block_size: Option<usize>,
+}
+
+pub struct Engine {
+    pub path: PathBuf,
+    pub gguf: GgufFile,
+    pub model: Box<dyn Model>,
+    pub tokenizer: Tokenizer,
+    pub backend: Box<dyn Backend>,
+    pub pool: Arc<KvPool>,
+    pub context_length: usize,
+    pub load_seconds: f64,
+}
+
+impl Engine {
+    pub fn load(path: &Path, opts: &EngineOptions) -> Result<Engine> {
+        let t0 = Instant::now();
+        let gguf = GgufFile::open(path)?;
+        let model = models::load(&gguf)?;
+        let tokenizer = load_tokenizer(&gguf, path)?;
+        let cfg = model.config().clone();
+        if tokenizer.vocab_size() > cfg.vocab_size {
+            return Err(Error::model(
+                &gguf.path,
+                format!("tokenizer has {} tokens but the embedding only {}", tokenizer.vocab_size(), cfg.vocab_size),
+            ));
+        }
+        let context_length = match opts.context_length {
+            None => cfg.context_length,
+            Some(0) => return Err(Error::arg("context_length must be positive")),
+            Some(n) => n,
+        };
+        let threads = match opts.threads {
+            None => features::available_threads(),
+            Some(0) => return Err(Error::arg("threads must be positive (or None for all available cores)")),
+            Some(n) => n,
+        };
+        let backend = CpuBackend::new(threads).map_err(Error::Internal)?;
+        let block_size = opts.kv_block_size.unwrap_or(16);
+        if block_size == 0 {
+            return Err(Error::arg("kv_block_size must be positive"));
+        }
+        let kv_tokens = match opts.kv_cache_tokens {
+            Some(0) => return Err(Error::arg("kv_cache_tokens must be positive")),
+            Some(n) => n,
+            None => context_length.saturating_mul(2),
+        };
+        let n_blocks = kv_tokens.div_ceil(block_size);
+        let pool = Arc::new(KvPool::new(cfg.n_layer, cfg.kv_dim(), block_size, n_blocks));
+        log::info!(
+            "loaded {} ({}, {} layers) in {:.2}s; KV pool {} tokens",
+            gguf.path,
+            cfg.architecture,
+            cfg.n_layer,
+            t0.elapsed().as_secs_f64(),
+            n_blocks * block_size
+        );
+        Ok(Engine {
+            path: path.to_path_buf(),
+            gguf,
+            model,
+            tokenizer,
+            backend: Box::new(backend),
+            pool,
+            context_length,
+            load_seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        self.model.config()
+    }
+
+    pub fn new_session(&self) -> Session {
+        Session { kv: SeqKv::new(self.pool.clone()), tokens: Vec::new() }
+    }
+
+    pub fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
+        self.tokenizer.encode(text, add_special).map_err(Error::Tokenizer)
+    }
+
+    pub fn detokenize(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer.decode(ids, false).map_err(Error::Tokenizer)
+    }
+
+    /// Check that `n_new` more tokens fit a session that holds `have`.
+    pub fn check_context(&self, have: usize, n_new: usize) -> Result<()> {
+        if have + n_new > self.context_length {
+            return Err(Error::ContextOverflow(format!(
+                "{} tokens in the session + {n_new} new = {} exceeds the context length {}",
+                have,
+                have + n_new,
+                self.context_length
+            )));
+        }
+        Ok(())
+    }
+
+    /// Append `tokens` to the session and run every not-yet-computed token through the model.
+    /// Returns the logits rows asked for (`Last`: 1 row; `All`: one per token of `tokens`).
+    /// On any error (interrupt included) the session is exactly as before.
+    pub fn feed(&self, s: &mut Session, tokens: &[u32], want: Want, interrupted: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        let vocab = self.config().vocab_size;
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(Error::arg(format!("token id {bad} is out of range (vocabulary size {vocab})")));
+        }
+        self.check_context(s.tokens.len(), tokens.len())?;
+        let before_tokens = s.tokens.len();
+        let before_kv = s.kv.len;
+        s.tokens.extend_from_slice(tokens);
+        let r = self.compute_pending(s, want, tokens.len(), interrupted);
+        if r.is_err() {
+            s.tokens.truncate(before_tokens);
+            s.kv.truncate(before_kv);
+        }
+        r
+    }
+
+    /// Run the session's not-yet-computed tokens (`tokens[kv.len..]`). `Want::All` returns rows
+    /// for the last `n_all` of them.
+    pub fn compute_pending(&self, s: &mut Session, want: Want, n_all: usize, interrupted: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        let vocab = self.config().vocab_size;
+        let pending = s.tokens.len() - s.kv.len;
+        if pending == 0 {
+            return Err(Error::arg("nothing to compute: the input is empty"));
+        }
+        let rows = match want {
+            Want::None => 0,
+            Want::Last => 1,
+            Want::All => n_all.min(pending),
+        };
+        let mut logits = vec![0f32; rows * vocab];
+        let first_all = s.tokens.len() - rows; // first token whose row is wanted (All)
+        let mut written = 0;
+        while s.kv.len < s.tokens.len() {
+            if interrupted() {
+                return Err(Error::Interrupted);
+            }
+            let start = s.kv.len;
+            let end = (start + PREFILL_CHUNK).min(s.tokens.len());
+            let chunk_want = match want {
+                Want::None => Want::None,
+                Want::Last if end == s.tokens.len() => Want::Last,
+                Want::Last => Want::None,
+                Want::All if end <= first_all => Want::None,
+                Want::All if start >= first_all => Want::All,
+                Want::All => {
+                    // the chunk straddles the first wanted token: split it there
+                    let end = first_all;
+                    let toks = s.tokens[start..end].to_vec();
+                    let mut span = [Span { kv: &mut s.kv, tokens: &toks, want: Want::None }];
+                    self.model.forward(self.backend.as_ref(), &mut span, interrupted, &mut [])?;
+                    continue;
+                }
+            };
+            let toks = s.tokens[start..end].to_vec();
+            let n_rows = chunk_want.rows(toks.len());
+            let out = &mut logits[written * vocab..(written + n_rows) * vocab];
+            let mut span = [Span { kv: &mut s.kv, tokens: &toks, want: chunk_want }];
+            self.model.forward(self.backend.as_ref(), &mut span, interrupted, out)?;
+            written += n_rows;
+        }
+        debug_assert_eq!(written, rows);
+        Ok(logits)
+    }
+
+    /// One forward pass over spans of several sessions (decode for many, or mixtures): the path
+    /// batched generation and scoring build on. Returns the wanted rows, span by span.
+    pub fn forward_batch(&self, spans: &mut [Span], interrupted: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        let vocab = self.config().vocab_size;
+        let rows: usize = spans.iter().map(|s| s.want.rows(s.tokens.len())).sum();
+        for s in spans.iter() {
+            self.check_context(s.kv.len, s.tokens.len())?;
+        }
+        let mut logits = vec![0f32; rows * vocab];
+        self.model.forward(self.backend.as_ref(), spans, interrupted, &mut logits)?;
+        Ok(logits)
+    }
+
+    /// What `Engine.info` shows.
+    pub fn info(&self) -> Vec<(&'static str, InfoValue)> {
+        let c = self.config();
+        let cpu = features::cpu_info();
+        let name = self.gguf.get_str("general.name").ok().flatten().unwrap_or("").to_string();
+        vec![
+            ("path", InfoValue::Str(self.path.display().to_string())),
+            ("name", InfoValue::Str(name)),
+            ("architecture", InfoValue::Str(c.architecture.clone())),
+            ("n_layer", InfoValue::Int(c.n_layer as i64)),
+            ("n_embd", InfoValue::Int(c.n_embd as i64)),
+            ("n_ff", InfoValue::Int(c.n_ff as i64)),
+            ("n_head", InfoValue::Int(c.n_head as i64)),
+            ("n_kv_head", InfoValue::Int(c.n_kv_head as i64)),
+            ("head_dim", InfoValue::Int(c.head_dim as i64)),
+            ("rope_dim", InfoValue::Int(c.rope_dim as i64)),
+            ("rope_base", InfoValue::Float(c.rope_base as f64)),
+            ("norm_eps", InfoValue::Float(c.norm_eps as f64)),
+            ("vocab_size", InfoValue::Int(c.vocab_size as i64)),
+            ("tied_embeddings", InfoValue::Bool(c.tied_embeddings)),
+            ("context_length", InfoValue::Int(self.context_length as i64)),
+            ("train_context_length", InfoValue::Int(c.context_length as i64)),
+            ("quant_types", InfoValue::Counts(self.model.weight_types())),
+            ("threads", InfoValue::Int(self.backend.threads() as i64)),
+            ("backend", InfoValue::Str(self.backend.describe())),
+            ("cpu_tier", InfoValue::Str(cpu.tier.name().to_string())),
+            ("cpu_features", InfoValue::List(cpu.features.iter().map(|s| s.to_string()).collect())),
+            ("kv_cache_tokens", InfoValue::Int(self.pool.capacity_tokens() as i64)),
+            ("kv_block_size", InfoValue::Int(self.pool.block_size as i64)),
+            ("load_seconds", InfoValue::Float(self.load_seconds)),
+            ("bos_token_id", self.tokenizer.bos().map_or(InfoValue::None, |v| InfoValue::Int(v as i64))),
+            ("eos_token_id", self.tokenizer.eos().map_or(InfoValue::None, |v| InfoValue::Int(v as i64))),
+        ]
+    }
+}
+
+pub enum InfoValue {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    List(Vec<String>),
+    Counts(Vec<(String, usize)>),
+}
+
+/// The tokenizer: a `tokenizer.json` beside the model wins; else the GGUF vocabulary.
+fn load_tokenizer(g: &GgufFile, path: &Path) -> Result<Tokenizer> {
+    let tok_err = |e: String| Error::model(&g.path, format!("tokenizer: {e}"));
+    let id = |k: &str| -> Result<Option<u32>> { Ok(g.get_u64(k)?.map(|v| v as u32)) };
+    let bos = id("tokenizer.ggml.bos_token_id")?;
+    let eos = id("tokenizer.ggml.eos_token_id")?;
+    let add_bos = g.get_bool("tokenizer.ggml.add_bos_token")?;
+    if let Some(dir) = path.parent() {
+        let json = dir.join("tokenizer.json");
+        if json.is_file() {
+            return Tokenizer::from_json_file(&json, bos, eos, add_bos.unwrap_or(false)).map_err(tok_err);
+        }
+    }
+    let model = g
+        .get_str("tokenizer.ggml.model")?
+        .ok_or_else(|| Error::model(&g.path, "metadata has no 'tokenizer.ggml.model' and no tokenizer.json is beside it"))?
+        .to_string();
+    let tokens = g
+        .get_str_array("tokenizer.ggml.tokens")?
+        .ok_or_else(|| Error::model(&g.path, "metadata has no 'tokenizer.ggml.tokens'"))?;
+    let vocab = GgufVocab {
+        model,
+        pre: g.get_str("tokenizer.ggml.pre")?.map(str::to_string),
+        tokens,
+        token_types: g.get_i32_array("tokenizer.ggml.token_type")?,
+        merges: g.get_str_array("tokenizer.ggml.merges")?,
+        scores: g.get_f32_array("tokenizer.ggml.scores")?,
+        bos,
+        eos,
+        unk: id("tokenizer.ggml.unknown_token_id")?,
+        pad: id("tokenizer.ggml.padding_token_id")?,
+        eot: id("tokenizer.ggml.eot_token_id")?,
+        eom: id("tokenizer.ggml.eom_token_id")?,
+        add_bos,
+        add_eos: g.get_bool("tokenizer.ggml.add_eos_token")?,
+        add_space_prefix: g.get_bool("tokenizer.ggml.add_space_prefix")?,
+    };
+    Tokenizer::from_gguf_vocab(&vocab).map_err(tok_err)
+}

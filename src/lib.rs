@@ -1,0 +1,26 @@
+//! lanner: a local LLM inference engine. See README.md for the shape of the code.
+
+pub mod backend;
+pub mod batch;
+pub mod engine;
+pub mod error;
+pub mod formats;
+pub mod generate;
+pub mod kv;
+pub mod models;
+pub mod python;
+pub mod quant;
+pub mod sampling;
+pub mod session;
+pub mod stop;
+pub mod tensor;
+pub mod tokenizer;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _lanner(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Rust `log` records go to Python's `logging` (logger "lanner..."); silent by default.
+    let _ = pyo3_log::try_init();
+    python::register(m)
+}

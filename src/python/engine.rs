@@ -1,0 +1,194 @@
+//! `lanner.Engine`: converts arguments, calls the core, converts results. No logic of its own.
+
+use super::errors::{run, to_py};
+use super::session::{gen_params, PySession};
+use crate::engine::{Engine, EngineOptions, InfoValue};
+use crate::error::Error;
+use crate::generate::Generator;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+#[pyclass(name = "Engine", module = "lanner._lanner", frozen)]
+pub struct PyEngine {
+    inner: RwLock<Option<Arc<Engine>>>,
+}
+
+impl PyEngine {
+    pub fn get(&self) -> PyResult<Arc<Engine>> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| to_py(Error::Closed))
+    }
+}
+
+#[pymethods]
+impl PyEngine {
+    #[new]
+    #[pyo3(signature = (model, threads=None, context_length=None, kv_cache_tokens=None, kv_block_size=None))]
+    fn new(
+        py: Python<'_>,
+        model: PathBuf,
+        threads: Option<usize>,
+        context_length: Option<usize>,
+        kv_cache_tokens: Option<usize>,
+        kv_block_size: Option<usize>,
+    ) -> PyResult<Self> {
+        let opts = EngineOptions { threads, context_length, kv_cache_tokens, kv_block_size };
+        let eng = run(py, |_| Engine::load(&model, &opts))?;
+        Ok(PyEngine { inner: RwLock::new(Some(Arc::new(eng))) })
+    }
+
+    #[getter]
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let eng = self.get()?;
+        let d = PyDict::new(py);
+        for (k, v) in eng.info() {
+            match v {
+                InfoValue::None => d.set_item(k, py.None())?,
+                InfoValue::Bool(b) => d.set_item(k, b)?,
+                InfoValue::Int(i) => d.set_item(k, i)?,
+                InfoValue::Float(f) => d.set_item(k, f)?,
+                InfoValue::Str(s) => d.set_item(k, s)?,
+                InfoValue::List(l) => d.set_item(k, PyList::new(py, l)?)?,
+                InfoValue::Counts(c) => {
+                    let sub = PyDict::new(py);
+                    for (name, n) in c {
+                        sub.set_item(name, n)?;
+                    }
+                    d.set_item(k, sub)?
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    #[getter]
+    fn context_length(&self) -> PyResult<usize> {
+        Ok(self.get()?.context_length)
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> PyResult<usize> {
+        Ok(self.get()?.config().vocab_size)
+    }
+
+    #[getter]
+    fn eos_token_ids(&self) -> PyResult<Vec<u32>> {
+        Ok(self.get()?.tokenizer.eog_ids())
+    }
+
+    #[getter]
+    fn bos_token_id(&self) -> PyResult<Option<u32>> {
+        Ok(self.get()?.tokenizer.bos())
+    }
+
+    #[pyo3(signature = (text, add_special=true))]
+    fn tokenize(&self, py: Python<'_>, text: &str, add_special: bool) -> PyResult<Vec<u32>> {
+        let eng = self.get()?;
+        let text = text.to_string();
+        run(py, move |_| eng.tokenize(&text, add_special))
+    }
+
+    #[pyo3(signature = (ids, skip_special=false))]
+    fn detokenize(&self, py: Python<'_>, ids: Vec<u32>, skip_special: bool) -> PyResult<String> {
+        let eng = self.get()?;
+        run(py, move |_| eng.tokenizer.decode(&ids, skip_special).map_err(Error::Tokenizer))
+    }
+
+    /// Raw bytes of one token (for byte-level inspection).
+    fn token_bytes<'py>(&self, py: Python<'py>, id: u32) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let eng = self.get()?;
+        let b = eng.tokenizer.token_bytes(id).ok_or_else(|| to_py(Error::arg(format!("token id {id} is out of range"))))?;
+        Ok(pyo3::types::PyBytes::new(py, &b))
+    }
+
+    fn session(slf: &Bound<'_, Self>) -> PyResult<PySession> {
+        let eng = slf.get().get()?;
+        Ok(PySession::new(slf.clone().unbind(), eng.new_session()))
+    }
+
+    #[pyo3(signature = (prompt, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05,
+        repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0, penalty_last_n=64,
+        logit_bias=None, seed=None, stop=None, stop_token_ids=None, ignore_eos=false, add_special=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &self,
+        py: Python<'_>,
+        prompt: &Bound<'_, PyAny>,
+        max_tokens: usize,
+        temperature: f32,
+        top_k: usize,
+        top_p: f32,
+        min_p: f32,
+        repetition_penalty: f32,
+        presence_penalty: f32,
+        frequency_penalty: f32,
+        penalty_last_n: usize,
+        logit_bias: Option<std::collections::HashMap<u32, f32>>,
+        seed: Option<u64>,
+        stop: Option<&Bound<'_, PyAny>>,
+        stop_token_ids: Option<Vec<u32>>,
+        ignore_eos: bool,
+        add_special: bool,
+    ) -> PyResult<String> {
+        let eng = self.get()?;
+        let params = gen_params(
+            max_tokens, temperature, top_k, top_p, min_p, repetition_penalty, presence_penalty,
+            frequency_penalty, penalty_last_n, logit_bias, seed, stop, stop_token_ids, ignore_eos,
+        )?;
+        let ids = super::session::input_ids(py, &eng, prompt, add_special)?;
+        let mut gen = Generator::new(params).map_err(to_py)?;
+        let mut s = eng.new_session();
+        let mut text = String::new();
+        loop {
+            let chunk = run(py, |interrupted| {
+                if s.tokens.is_empty() {
+                    eng.check_context(0, ids.len())?;
+                    s.tokens.extend_from_slice(&ids);
+                }
+                gen.step(&eng, &mut s, interrupted)
+            })?;
+            match chunk {
+                Some(c) => text.push_str(&c.text),
+                None => break,
+            }
+        }
+        Ok(text)
+    }
+
+    /// Free the model and the KV pool once in-flight calls end; later calls raise EngineClosedError.
+    fn close(&self) {
+        self.inner.write().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).is_none()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        match self.get() {
+            Ok(e) => format!(
+                "Engine({:?}, architecture={:?}, context_length={})",
+                e.path.display().to_string(),
+                e.config().architecture,
+                e.context_length
+            ),
+            Err(_) => "Engine(<closed>)".to_string(),
+        }
+    }
+}
+
+// keep Mutex import used when features change
+#[allow(dead_code)]
+type _M = Mutex<()>;

@@ -1,0 +1,40 @@
+//! The binding layer: the only code that knows PyO3.
+
+pub mod arrays;
+pub mod engine;
+pub mod errors;
+pub mod session;
+
+use crate::backend::cpu::features;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// CPU features, the detected tier and the tier in use (after LANNER_CPU).
+#[pyfunction]
+fn cpu_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let info = features::cpu_info();
+    let d = PyDict::new(py);
+    d.set_item("arch", std::env::consts::ARCH)?;
+    d.set_item("features", info.features.clone())?;
+    d.set_item("detected_tier", info.detected.name())?;
+    d.set_item("tier", info.tier.name())?;
+    d.set_item("threads_available", features::available_threads())?;
+    Ok(d)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<engine::PyEngine>()?;
+    m.add_class::<session::PySession>()?;
+    m.add_class::<session::PyGenerateStream>()?;
+    m.add_class::<session::PyChunk>()?;
+    m.add_function(wrap_pyfunction!(cpu_info, m)?)?;
+    m.add("ModelError", py.get_type::<errors::ModelError>())?;
+    m.add("TokenizerError", py.get_type::<errors::TokenizerError>())?;
+    m.add("ContextOverflowError", py.get_type::<errors::ContextOverflowError>())?;
+    m.add("KVCacheFullError", py.get_type::<errors::KVCacheFullError>())?;
+    m.add("SessionBusyError", py.get_type::<errors::SessionBusyError>())?;
+    m.add("EngineClosedError", py.get_type::<errors::EngineClosedError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
