@@ -8,6 +8,7 @@ pub mod formats;
 pub mod generate;
 pub mod kv;
 pub mod models;
+#[cfg(feature = "python")]
 pub mod python;
 pub mod quant;
 pub mod sampling;
@@ -16,8 +17,10 @@ pub mod stop;
 pub mod tensor;
 pub mod tokenizer;
 
+#[cfg(feature = "python")]
 use pyo3::prelude::*;
 
+#[cfg(feature = "python")]
 #[pymodule]
 fn _lanner(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records go to Python's `logging` (logger "lanner..."); silent by default.

@@ -25,6 +25,7 @@ from ._lanner import (
     TokenizerError,
     __version__,
     cpu_info,
+    read_tensor,
 )
 from ._models import DEFAULT_MODEL, KNOWN_MODELS
 from ._models import fetch as fetch_model
@@ -45,4 +46,5 @@ __all__ = [
     "__version__",
     "cpu_info",
     "fetch_model",
+    "read_tensor",
 ]

@@ -4,7 +4,7 @@
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 
-pub fn logits_to_numpy<'py>(py: Python<'py>, v: Vec<f32>, rows: usize, vocab: usize, two_d: bool) -> PyResult<Bound<'py, PyAny>> {
+pub fn vec_to_numpy<'py>(py: Python<'py>, v: Vec<f32>, rows: usize, vocab: usize, two_d: bool) -> PyResult<Bound<'py, PyAny>> {
     debug_assert_eq!(v.len(), rows * vocab);
     let flat = PyArray1::from_vec(py, v);
     if two_d {

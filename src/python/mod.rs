@@ -22,6 +22,35 @@ fn cpu_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// Dequantize a tensor of a GGUF file to float32 [rows, row_length] (first `max_rows` rows only
+/// when given), with lanner's scalar reference code.
+#[pyfunction]
+#[pyo3(signature = (path, name, max_rows=None))]
+fn read_tensor<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    name: &str,
+    max_rows: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = name.to_string();
+    let (data, rows, cols) = errors::run(py, move |_| {
+        let g = crate::formats::gguf::GgufFile::open(&path)?;
+        let t = g
+            .tensor(&name)
+            .ok_or_else(|| crate::error::Error::model(&g.path, format!("no tensor named '{name}'")))?;
+        let cols = t.dims[0] as usize;
+        let all_rows = (t.n_elements() / t.dims[0]) as usize;
+        let rows = max_rows.map_or(all_rows, |m| m.min(all_rows));
+        let q = crate::tensor::QTensor::mapped(&name, t.ty, all_rows, cols, g.map().clone(), t.offset as usize);
+        let mut out = vec![0f32; rows * cols];
+        for r in 0..rows {
+            q.row_to_f32(r, &mut out[r * cols..(r + 1) * cols]);
+        }
+        Ok((out, rows, cols))
+    })?;
+    arrays::vec_to_numpy(py, data, rows, cols, true)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<engine::PyEngine>()?;
@@ -29,6 +58,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::PyGenerateStream>()?;
     m.add_class::<session::PyChunk>()?;
     m.add_function(wrap_pyfunction!(cpu_info, m)?)?;
+    m.add_function(wrap_pyfunction!(read_tensor, m)?)?;
     m.add("ModelError", py.get_type::<errors::ModelError>())?;
     m.add("TokenizerError", py.get_type::<errors::TokenizerError>())?;
     m.add("ContextOverflowError", py.get_type::<errors::ContextOverflowError>())?;

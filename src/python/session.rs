@@ -1,6 +1,6 @@
 //! `lanner.Session` and its generate iterator.
 
-use super::arrays::logits_to_numpy;
+use super::arrays::vec_to_numpy;
 use super::engine::PyEngine;
 use super::errors::{run, to_py};
 use crate::batch::Want;
@@ -151,7 +151,7 @@ impl PySession {
         }
         self.last_logits_address.store(out.as_ptr() as usize, Ordering::Relaxed);
         let rows = if want == Want::All { n } else { 1 };
-        logits_to_numpy(py, out, rows, vocab, want == Want::All).map(Some)
+        vec_to_numpy(py, out, rows, vocab, want == Want::All).map(Some)
     }
 
     /// Stream generated tokens: an iterator of Chunk(token, text, logprob, finish_reason).

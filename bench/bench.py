@@ -1,0 +1,112 @@
+"""Prefill and decode speed, load time and peak RSS: lanner beside llama-cpp-python, same run.
+
+    python bench/bench.py                     # both real models, 1 and 2 threads, 3 runs each
+    python bench/bench.py --models smollm2 --threads 2 --runs 5 --prompt-tokens 128 --gen-tokens 64
+
+Each measurement runs in a fresh subprocess (so peak RSS is per engine), repeated --runs times;
+the table shows medians and lanner/llama.cpp ratios. llama-cpp-python is optional
+(`pip install llama-cpp-python`); without it only lanner's figures are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import textwrap
+
+CHILD = textwrap.dedent(
+    r"""
+    import json, resource, sys, time
+    engine, path, threads, n_prompt, n_gen = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ids = list(range(1000, 1000 + n_prompt))   # fixed ordinary token ids, same for both engines
+    if engine == "lanner":
+        import lanner
+        t0 = time.perf_counter()
+        eng = lanner.Engine(path, threads=threads, context_length=n_prompt + n_gen + 8)
+        load = time.perf_counter() - t0
+        rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        s = eng.session()
+        t0 = time.perf_counter(); s.feed(ids); prefill = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        n = sum(1 for _ in s.generate(max_tokens=n_gen, temperature=0, ignore_eos=True))
+        decode = time.perf_counter() - t0
+    else:
+        import llama_cpp
+        t0 = time.perf_counter()
+        llm = llama_cpp.Llama(path, n_ctx=n_prompt + n_gen + 8, n_threads=threads, n_threads_batch=threads,
+                              n_batch=512, verbose=False)
+        load = time.perf_counter() - t0
+        rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter(); llm.eval(ids); prefill = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        n = 0
+        for tok in llm.generate([], temp=0.0, top_k=1, reset=False):
+            n += 1
+            if n >= n_gen:
+                break
+        decode = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(dict(load_s=load, prefill_tps=n_prompt / prefill, decode_tps=n / decode,
+                          rss_after_load_mb=(rss_load - rss0) / 1024, peak_rss_mb=rss / 1024)))
+    """
+)
+
+
+def run_child(engine: str, path: str, threads: int, n_prompt: int, n_gen: int) -> dict | None:
+    r = subprocess.run([sys.executable, "-c", CHILD, engine, path, str(threads), str(n_prompt), str(n_gen)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"  {engine} failed: {r.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", nargs="+", default=["smollm2", "qwen2.5-coder-0.5b"])
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--prompt-tokens", type=int, default=128)
+    ap.add_argument("--gen-tokens", type=int, default=32)
+    ap.add_argument("--no-peer", action="store_true")
+    args = ap.parse_args()
+
+    import lanner
+
+    try:
+        import llama_cpp  # noqa: F401
+        engines = ["lanner"] if args.no_peer else ["lanner", "llama.cpp"]
+    except ImportError:
+        engines = ["lanner"]
+    print(f"lanner {lanner.__version__}; cpu tier {lanner.cpu_info()['tier']}; runs={args.runs}, "
+          f"prompt={args.prompt_tokens} tokens, generate={args.gen_tokens} tokens (medians)")
+    header = f"{'model':<22}{'thr':>4} {'engine':<10}{'load s':>8}{'prefill t/s':>13}{'decode t/s':>12}{'RSS MB':>9}{'file MB':>9}"
+    print(header)
+    print("-" * len(header))
+    import os
+    for name in args.models:
+        path = str(lanner.fetch_model(name))
+        size_mb = os.path.getsize(path) / 2**20
+        for th in args.threads:
+            med = {}
+            for eng in engines:
+                rows = [r for r in (run_child(eng, path, th, args.prompt_tokens, args.gen_tokens)
+                                    for _ in range(args.runs)) if r]
+                if not rows:
+                    continue
+                med[eng] = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+                m = med[eng]
+                print(f"{name:<22}{th:>4} {eng:<10}{m['load_s']:>8.2f}{m['prefill_tps']:>13.1f}"
+                      f"{m['decode_tps']:>12.2f}{m['peak_rss_mb']:>9.0f}{size_mb:>9.0f}")
+            if len(med) == 2:
+                a, b = med["lanner"], med["llama.cpp"]
+                print(f"{'':<26} ratio lanner/llama.cpp: prefill {a['prefill_tps'] / b['prefill_tps']:.2f}x, "
+                      f"decode {a['decode_tps'] / b['decode_tps']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
