@@ -68,10 +68,10 @@ def test_random_blocks_every_type(tmp_path, qt):
     elif qt == Q.BF16:
         f = rng.standard_normal((rows, cols)).astype(np.float32)
         raw = (f.view(np.uint32) >> 16).astype(np.uint16).view(np.uint8).reshape(rows, cols * 2)
-        w.add_tensor("t", raw, raw_shape=(rows, cols), raw_dtype=qt)
+        w.add_tensor("t", raw, raw_dtype=qt)
     else:
         raw = _random_blocks(qt, rows * cols // bs, rng).reshape(rows, cols // bs * ts)
-        w.add_tensor("t", raw, raw_shape=(rows, cols), raw_dtype=qt)
+        w.add_tensor("t", raw, raw_dtype=qt)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -85,7 +85,7 @@ def write_tiny(
         arr = (rng.standard_normal(shape) * scale).astype(np.float32)
         if q and qtype != gguf.GGMLQuantizationType.F32 and len(shape) == 2:
             data = gguf.quants.quantize(arr, qtype)
-            w.add_tensor(name, data, raw_shape=arr.shape, raw_dtype=qtype)
+            w.add_tensor(name, data, raw_dtype=qtype)
         else:
             w.add_tensor(name, arr)
 

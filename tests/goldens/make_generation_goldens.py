@@ -13,6 +13,7 @@ Default mode writes ``tests/goldens/generation_<model>.json``::
      "cases": [{"name", "prompt", "prompt_ids", "new_ids", "text", "stop": "eos"|"length",
                 "llama_margins",            # llama.cpp top1-top2 logit per step
                 "reference_new_ids",        # numpy (fp32) free-running greedy continuation
+                "reference_text",           # its detokenized text
                 "margins",                  # numpy top1-top2 logit per step of reference_new_ids
                 "first_divergence",         # first step where new_ids != reference_new_ids, or null
                 "forced_margins",           # numpy margins along llama.cpp's path (prompt + new_ids)
@@ -49,7 +50,7 @@ from reference import ReferenceModel  # noqa: E402
 REPORT = HERE / "reference_check.md"
 N_NEW = 32
 # numpy greedy steps per model (the reference re-runs the whole sequence each step)
-REF_STEPS = {"smollm2": 32, "qwen2.5-coder-0.5b": 16}
+REF_STEPS = {"smollm2": 32, "qwen2.5-coder-0.5b": 32}
 
 # Chat prompts are the models' own GGUF chat templates (tokenizer.chat_template) rendered with
 # jinja2 for [{"role": "user", "content": ...}] and add_generation_prompt=True.
@@ -196,7 +197,12 @@ def run_check(paths: dict[str, Path]) -> None:
             c = compare(a, b)
             out.append(
                 f"|  |  |  | per-position rel (ref vs llama) | {' '.join(f'{r:.3f}' for r in c['rel'])} |  |  | "
-                f"disagree at {[int(i) for i in np.nonzero(~c['agree'])[0]]} |"
+                "disagree at "
+                + (", ".join(
+                    f"pos {i} (ref margin {margin(a[i]):.3f}, llama margin {margin(b[i]):.3f})"
+                    for i in np.nonzero(~c["agree"])[0]
+                ) or "none")
+                + " |"
             )
         del ref, llm, llm32
     out += ["", "Prompts:", ""] + [f"{i}. `{json.dumps(p)}`" for i, p in enumerate(CHECK_PROMPTS)]
@@ -234,22 +240,28 @@ def run_goldens(paths: dict[str, Path]) -> None:
         "new tokens identical; `diverge@` = first differing step; margins are top1-top2 logit gaps at "
         "that step (numpy on its own path / llama.cpp on its path). `forced` = numpy argmax on llama.cpp's "
         "path (prompt + llama tokens) equals llama.cpp's token, over all llama steps; `min forced margin` "
-        "= smallest numpy top-2 gap along that path.",
+        "= smallest numpy top-2 gap along that path. `llama f32-KV agree` = leading tokens on which llama.cpp "
+        "with an f32 KV cache agrees with the default f16 one (llama.cpp's own precision noise). "
+        "`min numpy margin` = smallest top-2 gap along numpy's own path (how robust `reference_new_ids` is "
+        "for an fp32 engine).",
         "",
-        "| model | case | prompt toks | llama new | numpy steps | agree | diverge@ | numpy margin@ | llama margin@ | forced | min forced margin (step) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | case | prompt toks | llama new | numpy steps | agree | diverge@ | numpy margin@ | llama margin@ | forced | min forced margin (step) | llama f32-KV agree | min numpy margin (step) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, path in paths.items():
         t0 = time.time()
         ref = ReferenceModel(str(path))
         print(f"[{name}] reference loaded in {time.time() - t0:.1f}s", flush=True)
         llm = open_llama(path)
+        llm32 = open_llama(path, type_k=0, type_v=0)
         eos = int(ref.eos_token_id)
         cases = []
         for cname, prompt in cases_for(name):
             ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
             new, lmargins, stop = llama_greedy(llm, ids, N_NEW, eos)
             text = llm.detokenize(new).decode("utf-8", errors="replace")
+            new32, _, _ = llama_greedy(llm32, ids, N_NEW, eos)
+            agree32 = next((i for i, (x, y) in enumerate(zip(new, new32)) if x != y), min(len(new), len(new32)))
             t0 = time.time()
             ref_new, ref_margins = ref.greedy(ids, REF_STEPS[name], stop_at_eos=True)
             t_ref = time.time() - t0
@@ -272,6 +284,7 @@ def run_goldens(paths: dict[str, Path]) -> None:
                     "stop": stop,
                     "llama_margins": [round(m, 5) for m in lmargins],
                     "reference_new_ids": ref_new,
+                    "reference_text": llm.detokenize(ref_new).decode("utf-8", errors="replace"),
                     "margins": [round(m, 5) for m in ref_margins],
                     "first_divergence": div,
                     "forced_margins": forced_margins,
@@ -285,10 +298,12 @@ def run_goldens(paths: dict[str, Path]) -> None:
                 f"{'-' if div is None or div >= len(ref_margins) else f'{ref_margins[div]:.4f}'} | "
                 f"{'-' if div is None or div >= len(lmargins) else f'{lmargins[div]:.4f}'} | "
                 f"{sum(forced_agree)}/{len(forced_agree)} | "
-                f"{forced_margins[mi]:.4f} ({mi}) |"
+                f"{forced_margins[mi]:.4f} ({mi}) | {agree32} | "
+                f"{min(ref_margins):.4f} ({int(np.argmin(ref_margins))}) |"
             )
             print(rows[-1], f"[numpy {t_ref:.1f}s]", flush=True)
             print("   llama:", json.dumps(text), flush=True)
+            print("   numpy:", json.dumps(cases[-1]["reference_text"]), flush=True)
         doc = {
             "model": name,
             "file": path.name,
@@ -298,7 +313,7 @@ def run_goldens(paths: dict[str, Path]) -> None:
             "cases": cases,
         }
         (HERE / f"generation_{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-        del ref, llm
+        del ref, llm, llm32
     section("generation", "\n".join(rows))
 
 
