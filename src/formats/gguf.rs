@@ -141,6 +141,17 @@ pub struct GgufFile {
     map: Arc<Mmap>,
 }
 
+impl std::fmt::Debug for GgufFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GgufFile")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("metadata", &self.metadata.len())
+            .field("tensors", &self.tensors.len())
+            .finish()
+    }
+}
+
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
