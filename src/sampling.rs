@@ -1,16 +1,50 @@
-//! The sampler chain, with a seeded RNG per sequence.
+//! Next-token sampling: the sampler chain and a seeded, portable RNG.
 //!
-//! Order: logit bias -> penalties (repetition, presence, frequency over the last `penalty_last_n`
-//! tokens) -> greedy if temperature == 0 -> top-k -> temperature -> softmax -> top-p -> min-p ->
-//! renormalize -> one uniform draw.
+//! # The chain
 //!
-//! The RNG is xoshiro256** seeded through SplitMix64 and draws exactly one number per sampled
-//! token, so a seeded sequence gets the same tokens in any process, on any machine, whatever other
-//! sequences run beside it.
+//! [`Sampler::sample`] turns one row of raw next-token logits into a token, in this order:
+//!
+//! 1. **NaN scrub** – NaN logits are treated as `-inf` (never chosen, never panic).
+//! 2. **logit bias** – `logit_bias[(id, b)]` adds `b` to logit `id` (`-inf` bans a token, `+inf`
+//!    forces it; out-of-vocabulary ids are ignored).
+//! 3. **penalties** over the last `penalty_last_n` tokens of the history (0 = all of it); for each
+//!    distinct token `t` in that window, appearing `c` times:
+//!    * repetition (CTRL): `l > 0 ? l / rp : l * rp`,
+//!    * then presence and frequency (OpenAI): `l -= presence + c * frequency`.
+//! 4. **greedy** – if `temperature == 0`, return the arg-max (ties go to the lowest id). No random
+//!    number is drawn.
+//! 5. **top-k** – keep the `k` highest logits (0 = off).
+//! 6. **temperature** – divide by `temperature`.
+//! 7. **softmax** over the remaining candidates.
+//! 8. **top-p** – keep the smallest set of most likely tokens whose mass reaches `top_p` (1 = off).
+//! 9. **min-p** – drop tokens whose probability is below `min_p * p_max` (0 = off).
+//! 10. **renormalize** and **draw** with exactly one uniform `f64` from the RNG.
+//!
+//! Ties in the ordering (equal logits) are always broken by the lower token id, so the candidate set
+//! and its order are fully determined by the logits.
+//!
+//! # Cost
+//!
+//! Built for vocabularies of ~150k: nothing sorts the whole vocabulary. Top-k uses
+//! `select_nth_unstable` and sorts only the `k` survivors. Without top-k, min-p is applied first as a
+//! cheap linear filter (it is a threshold on the logit, `l >= l_max + T * ln(min_p)`, and commutes
+//! with top-p because both keep a prefix of the same ordering), and top-p finds its prefix by
+//! selecting a growing number of best candidates rather than sorting all of them. With neither top-k
+//! nor top-p nothing is sorted at all.
+//!
+//! # Reproducibility
+//!
+//! The RNG is xoshiro256** seeded through SplitMix64, with no platform-dependent parts, and a
+//! sampled (non-greedy) token costs exactly one draw. So a seeded sequence gets the same tokens for
+//! the same logits in any process on any machine, whatever other sequences are doing.
+//!
+//! # Log-probabilities
+//!
+//! [`Sampled::logprob`] is the log-softmax of the *raw* logits (before bias, penalties and
+//! temperature) at the chosen token: the model's own belief, as OpenAI-style APIs report it.
 
-use std::collections::HashMap;
-
-#[derive(Clone, Debug)]
+/// Parameters of the sampler chain. See the module docs for the order they apply in.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SamplingParams {
     /// 0 => greedy (arg-max, ties -> lowest id).
     pub temperature: f32,
@@ -20,16 +54,17 @@ pub struct SamplingParams {
     pub top_p: f32,
     /// 0.0 => off.
     pub min_p: f32,
-    /// 1.0 => off. CTRL-style: positive logits divided, negative multiplied.
+    /// 1.0 => off. CTRL-style: positive logits divided, negative logits multiplied.
     pub repetition_penalty: f32,
-    /// 0 => off. Subtracted once from every token that appeared.
+    /// 0 => off. OpenAI-style: subtracted once from every token that appears in the window.
     pub presence_penalty: f32,
-    /// 0 => off. Subtracted `count` times.
+    /// 0 => off. Subtracted `count` times, `count` = occurrences in the window.
     pub frequency_penalty: f32,
     /// Window of recent tokens the penalties look at; 0 => the whole history.
     pub penalty_last_n: usize,
+    /// Added to the logit of each listed token. `-inf` bans a token, `+inf` forces it.
     pub logit_bias: Vec<(u32, f32)>,
-    /// None => seeded from the clock.
+    /// None => seeded from OS entropy and the clock (not reproducible).
     pub seed: Option<u64>,
 }
 
@@ -51,51 +86,80 @@ impl Default for SamplingParams {
 }
 
 impl SamplingParams {
+    /// Deterministic arg-max decoding (the other defaults are kept but have no effect, except bias
+    /// and penalties, which still apply before the arg-max).
     pub fn greedy() -> Self {
         SamplingParams { temperature: 0.0, ..Default::default() }
     }
 
+    /// Check every field; the error names the field and the offending value.
     pub fn validate(&self) -> Result<(), String> {
-        let p = self;
-        if !(p.temperature >= 0.0 && p.temperature.is_finite()) {
-            return Err(format!("temperature must be >= 0, got {}", p.temperature));
+        // Each test is written so that NaN fails it.
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return Err(format!("temperature must be >= 0 and finite, got {}", self.temperature));
         }
-        if !(p.top_p > 0.0 && p.top_p <= 1.0) {
-            return Err(format!("top_p must be in (0, 1], got {}", p.top_p));
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(format!("top_p must be in (0, 1], got {}", self.top_p));
         }
-        if !(p.min_p >= 0.0 && p.min_p <= 1.0) {
-            return Err(format!("min_p must be in [0, 1], got {}", p.min_p));
+        if !(self.min_p >= 0.0 && self.min_p <= 1.0) {
+            return Err(format!("min_p must be in [0, 1], got {}", self.min_p));
         }
-        if !(p.repetition_penalty > 0.0 && p.repetition_penalty.is_finite()) {
-            return Err(format!("repetition_penalty must be > 0, got {}", p.repetition_penalty));
+        if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
+            return Err(format!("repetition_penalty must be > 0 and finite, got {}", self.repetition_penalty));
         }
-        if !p.presence_penalty.is_finite() || !p.frequency_penalty.is_finite() {
-            return Err("presence_penalty and frequency_penalty must be finite".into());
+        if !self.presence_penalty.is_finite() {
+            return Err(format!("presence_penalty must be finite, got {}", self.presence_penalty));
         }
-        if let Some(&(id, b)) = p.logit_bias.iter().find(|(_, b)| b.is_nan()) {
-            return Err(format!("logit_bias for token {id} is {b}"));
+        if !self.frequency_penalty.is_finite() {
+            return Err(format!("frequency_penalty must be finite, got {}", self.frequency_penalty));
+        }
+        if let Some(&(id, b)) = self.logit_bias.iter().find(|(_, b)| b.is_nan()) {
+            return Err(format!("logit_bias for token {id} must not be NaN, got {b}"));
         }
         Ok(())
     }
+
+    fn penalties_on(&self) -> bool {
+        self.repetition_penalty != 1.0 || self.presence_penalty != 0.0 || self.frequency_penalty != 0.0
+    }
 }
 
-/// xoshiro256** (Blackman & Vigna), seeded with SplitMix64.
+// ---------------------------------------------------------------------------------------------
+// RNG
+// ---------------------------------------------------------------------------------------------
+
+/// xoshiro256** (Blackman & Vigna, 2018), seeded through SplitMix64.
+///
+/// Pure integer arithmetic, so the stream for a seed is identical on every platform.
 #[derive(Clone, Debug)]
 pub struct Rng {
     s: [u64; 4],
 }
 
 impl Rng {
+    /// Expand a 64-bit seed into the 256-bit state with SplitMix64 (as the authors recommend; it
+    /// never yields the forbidden all-zero state in practice).
     pub fn new(seed: u64) -> Rng {
         let mut x = seed;
-        let mut next = || {
+        let mut splitmix = || {
             x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let mut z = x;
             z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        Rng { s: [next(), next(), next(), next()] }
+        Rng { s: [splitmix(), splitmix(), splitmix(), splitmix()] }
+    }
+
+    /// A seed from OS-provided entropy (std's per-process random hash keys) mixed with the clock
+    /// and the process id. For unseeded sampling only.
+    pub fn entropy_seed() -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        h.write_u128(now.as_nanos());
+        h.write_u32(std::process::id());
+        h.finish()
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -111,43 +175,75 @@ impl Rng {
         result
     }
 
-    /// Uniform in [0, 1) with 53 random bits.
+    /// Uniform in [0, 1): the top 53 bits as a multiple of 2^-53.
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }
 
-pub struct Sampler {
-    params: SamplingParams,
-    rng: Rng,
+// ---------------------------------------------------------------------------------------------
+// Free helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Log of the softmax normalizer of a logit row, with NaN counted as `-inf`.
+///
+/// Handles the edge cases a plain `max + ln(sum exp)` gets wrong: all entries `-inf` (every
+/// log-prob is `-inf`) and `+inf` entries (they share all the mass equally).
+#[derive(Clone, Copy, Debug)]
+struct LogNormalizer {
+    max: f32,
+    /// ln(sum exp(l - max)), or ln(number of +inf entries) when `max` is +inf.
+    log_sum: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Sampled {
-    pub token: u32,
-    /// log-softmax of the raw logits (before bias, penalties, temperature) at `token`.
-    pub logprob: f32,
+impl LogNormalizer {
+    fn of(logits: &[f32]) -> Self {
+        // `f32::max` ignores NaN operands, so NaN never becomes the max.
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let log_sum = if max == f32::INFINITY {
+            (logits.iter().filter(|&&v| v == f32::INFINITY).count() as f64).ln()
+        } else if max == f32::NEG_INFINITY {
+            0.0
+        } else {
+            // exp in f32 (argument <= 0, so no overflow), sum in f64. NaN - max is NaN and
+            // exp(NaN) is NaN, so NaN is filtered out explicitly; -inf contributes exp(-inf) = 0.
+            let sum: f64 = logits.iter().filter(|v| !v.is_nan()).map(|&v| (v - max).exp() as f64).sum();
+            sum.ln()
+        };
+        LogNormalizer { max, log_sum }
+    }
+
+    /// log-softmax of one entry of the row this normalizer was built from.
+    fn logprob(&self, v: f32) -> f32 {
+        if v.is_nan() || self.max == f32::NEG_INFINITY {
+            f32::NEG_INFINITY
+        } else if self.max == f32::INFINITY {
+            if v == f32::INFINITY {
+                -self.log_sum as f32
+            } else {
+                f32::NEG_INFINITY
+            }
+        } else {
+            ((v - self.max) as f64 - self.log_sum) as f32
+        }
+    }
 }
 
-/// Numerically stable log-softmax of `logits` at `token` (NaN logits count as -inf).
+/// Numerically stable log-softmax of `logits` at `token` (NaN logits count as `-inf`).
+///
+/// Panics if `token` is out of range, like indexing.
 pub fn log_softmax_at(logits: &[f32], token: u32) -> f32 {
-    let max = logits.iter().copied().filter(|v| !v.is_nan()).fold(f32::NEG_INFINITY, f32::max);
-    if !max.is_finite() {
-        return f32::NEG_INFINITY;
-    }
-    let sum: f64 = logits.iter().filter(|v| !v.is_nan()).map(|&v| ((v - max) as f64).exp()).sum();
-    let x = logits[token as usize];
-    if x.is_nan() {
-        return f32::NEG_INFINITY;
-    }
-    ((x - max) as f64 - sum.ln()) as f32
+    let v = logits[token as usize];
+    LogNormalizer::of(logits).logprob(v)
 }
 
-/// Arg-max; ties go to the lowest id; NaN never wins.
+/// Index of the largest logit; ties go to the lowest id; NaN never wins. Returns 0 for an empty
+/// row or a row with no value above `-inf`.
 pub fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0usize;
     let mut best_v = f32::NEG_INFINITY;
     for (i, &v) in logits.iter().enumerate() {
+        // Strict `>`: an equal later value does not replace the earlier one; NaN compares false.
         if v > best_v {
             best_v = v;
             best = i;
@@ -156,140 +252,317 @@ pub fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
+/// A candidate token: id and (biased, penalized) logit.
+type Cand = (u32, f32);
+
+/// Candidate order: higher logit first, then lower id. A strict total order (ids are distinct), so
+/// selections and sorts under it have exactly one possible result.
+fn better(a: &Cand, b: &Cand) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// Reorder `cands` so its first `k` entries are its `k` best, sorted best first (the rest follow in
+/// no particular order). O(n + k log k).
+fn select_best(cands: &mut [Cand], k: usize) {
+    let k = k.min(cands.len());
+    if k == 0 {
+        return;
+    }
+    if k < cands.len() {
+        cands.select_nth_unstable_by(k - 1, better);
+    }
+    cands[..k].sort_unstable_by(better);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampler
+// ---------------------------------------------------------------------------------------------
+
+/// Result of one sampling step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sampled {
+    pub token: u32,
+    /// log-softmax of the raw logits (before bias, penalties, temperature) at `token`.
+    pub logprob: f32,
+}
+
+/// A sampler for one sequence: the parameters plus that sequence's own RNG.
+pub struct Sampler {
+    params: SamplingParams,
+    rng: Rng,
+    /// Scratch: candidates (reused across calls to avoid reallocating vocab-sized buffers).
+    cands: Vec<Cand>,
+    /// Scratch: candidate weights exp((l - l_max) / T).
+    weights: Vec<f64>,
+    /// Scratch: (id, raw logit) of every entry the bias/penalty stages changed, in the order they
+    /// were changed; the first entry for an id holds its raw value.
+    saved: Vec<Cand>,
+    /// Scratch: the penalty window, sorted, for counting.
+    window: Vec<u32>,
+}
+
 impl Sampler {
+    /// Validate `params` and seed the RNG (from `params.seed`, or OS entropy when `None`).
     pub fn new(params: SamplingParams) -> Result<Self, String> {
         params.validate()?;
-        let seed = params.seed.unwrap_or_else(|| {
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            t.as_nanos() as u64 ^ (std::process::id() as u64) << 32
-        });
-        Ok(Sampler { params, rng: Rng::new(seed) })
+        let seed = params.seed.unwrap_or_else(Rng::entropy_seed);
+        Ok(Sampler {
+            params,
+            rng: Rng::new(seed),
+            cands: Vec::new(),
+            weights: Vec::new(),
+            saved: Vec::new(),
+            window: Vec::new(),
+        })
     }
 
     pub fn params(&self) -> &SamplingParams {
         &self.params
     }
 
-    /// Sample the next token. `logits` are the raw next-token logits (used as scratch);
-    /// `history` is the sequence so far (for penalties).
+    /// Sample the next token.
+    ///
+    /// `logits`: the raw next-token logits; they are used as scratch and hold the biased and
+    /// penalized values afterwards. `history`: every token of the sequence so far (prompt and
+    /// generated), read by the penalties.
+    ///
+    /// An empty `logits` row returns token 0 with logprob `-inf`; so does a row in which every
+    /// entry is NaN or `-inf` after bias and penalties (the arg-max fallback).
     pub fn sample(&mut self, logits: &mut [f32], history: &[u32]) -> Sampled {
-        let p = &self.params;
         let n = logits.len();
-        // logprobs are reported under the model's own distribution
-        let raw_max = logits.iter().copied().filter(|v| !v.is_nan()).fold(f32::NEG_INFINITY, f32::max);
-        let raw_lse = raw_max as f64
-            + logits.iter().filter(|v| !v.is_nan()).map(|&v| ((v - raw_max) as f64).exp()).sum::<f64>().ln();
-        let raw_at = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { (v as f64 - raw_lse) as f32 };
+        if n == 0 {
+            return Sampled { token: 0, logprob: f32::NEG_INFINITY };
+        }
 
+        // The raw distribution, for the reported logprob; taken before anything is modified.
+        let raw = LogNormalizer::of(logits);
+
+        // 1. NaN scrub.
         for v in logits.iter_mut() {
             if v.is_nan() {
                 *v = f32::NEG_INFINITY;
             }
         }
-        // keep a copy of the raw values we may change, to report raw logprobs
-        let mut changed: HashMap<u32, f32> = HashMap::new();
-        for &(id, b) in &p.logit_bias {
-            if (id as usize) < n {
-                changed.entry(id).or_insert(logits[id as usize]);
-                logits[id as usize] += b;
-            }
-        }
-        let window = if p.penalty_last_n == 0 { history } else { &history[history.len().saturating_sub(p.penalty_last_n)..] };
-        if !window.is_empty()
-            && (p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0)
-        {
-            let mut counts: HashMap<u32, u32> = HashMap::new();
-            for &t in window {
-                if (t as usize) < n {
-                    *counts.entry(t).or_default() += 1;
-                }
-            }
-            for (&t, &c) in &counts {
-                changed.entry(t).or_insert(logits[t as usize]);
-                let l = &mut logits[t as usize];
-                if p.repetition_penalty != 1.0 {
-                    if *l > 0.0 {
-                        *l /= p.repetition_penalty;
-                    } else {
-                        *l *= p.repetition_penalty;
-                    }
-                }
-                *l -= p.presence_penalty + c as f32 * p.frequency_penalty;
-            }
-        }
-        let before: Vec<(u32, f32)> = changed.into_iter().collect();
-        let raw_value = |tok: u32, now: &[f32]| -> f32 {
-            before.iter().find(|(t, _)| *t == tok).map(|&(_, v)| v).unwrap_or(now[tok as usize])
+
+        // 2-3. Bias and penalties, remembering raw values of what they touch.
+        self.saved.clear();
+        self.apply_bias(logits);
+        self.apply_penalties(logits, history);
+
+        // 4. Greedy.
+        let token = if self.params.temperature == 0.0 {
+            argmax(logits)
+        } else {
+            self.draw(logits)
         };
 
-        if p.temperature == 0.0 {
-            let tok = argmax(logits);
-            let rv = raw_value(tok, logits);
-            return Sampled { token: tok, logprob: raw_at(rv) };
-        }
+        // Report the raw logprob: the first saved value for `token` is its raw logit, otherwise it
+        // was never changed (a NaN was scrubbed to -inf, which has the same logprob).
+        let raw_logit =
+            self.saved.iter().find(|&&(t, _)| t == token).map(|&(_, v)| v).unwrap_or(logits[token as usize]);
+        Sampled { token, logprob: raw.logprob(raw_logit) }
+    }
 
-        // candidates, best first (top-k via partial selection)
-        let mut cand: Vec<(u32, f32)> =
-            logits.iter().enumerate().filter(|(_, v)| **v > f32::NEG_INFINITY).map(|(i, &v)| (i as u32, v)).collect();
-        if cand.is_empty() {
-            let tok = argmax(logits);
-            return Sampled { token: tok, logprob: f32::NEG_INFINITY };
-        }
-        let by_logit_desc = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if p.top_k > 0 && p.top_k < cand.len() {
-            cand.select_nth_unstable_by(p.top_k - 1, by_logit_desc);
-            cand.truncate(p.top_k);
-        }
-        cand.sort_unstable_by(by_logit_desc);
-
-        // temperature + softmax (f64)
-        let inv_t = 1.0 / p.temperature as f64;
-        let m = cand[0].1 as f64;
-        let mut probs: Vec<f64> = cand.iter().map(|&(_, v)| ((v as f64 - m) * inv_t).exp()).collect();
-        let total: f64 = probs.iter().sum();
-        probs.iter_mut().for_each(|q| *q /= total);
-
-        // top-p: smallest prefix whose mass reaches top_p
-        let mut keep = probs.len();
-        if p.top_p < 1.0 {
-            let mut acc = 0.0;
-            for (i, &q) in probs.iter().enumerate() {
-                acc += q;
-                if acc >= p.top_p as f64 {
-                    keep = i + 1;
-                    break;
+    /// Stage 2: add `logit_bias` (out-of-vocabulary ids ignored; repeated ids add up).
+    fn apply_bias(&mut self, logits: &mut [f32]) {
+        for &(id, b) in &self.params.logit_bias {
+            if let Some(l) = logits.get_mut(id as usize) {
+                self.saved.push((id, *l));
+                *l += b;
+                // -inf + +inf (a banned-then-forced token, or a -inf logit forced) is NaN: ban it.
+                if l.is_nan() {
+                    *l = f32::NEG_INFINITY;
                 }
             }
         }
-        // min-p: drop candidates below min_p x the best probability
-        if p.min_p > 0.0 {
-            let floor = probs[0] * p.min_p as f64;
-            keep = keep.min(probs.iter().take_while(|&&q| q >= floor).count().max(1));
+    }
+
+    /// Stage 3: repetition, presence and frequency penalties over the window.
+    fn apply_penalties(&mut self, logits: &mut [f32], history: &[u32]) {
+        let p = &self.params;
+        if !p.penalties_on() {
+            return;
         }
-        probs.truncate(keep);
-        let total: f64 = probs.iter().sum();
-        let r = self.rng.next_f64() * total;
-        let mut acc = 0.0;
-        let mut pick = probs.len() - 1;
-        for (i, &q) in probs.iter().enumerate() {
-            acc += q;
-            if r < acc {
-                pick = i;
-                break;
+        let window = match p.penalty_last_n {
+            0 => history,
+            w => &history[history.len().saturating_sub(w)..],
+        };
+        // Count occurrences by sorting a copy of the window: runs of equal ids are the counts.
+        self.window.clear();
+        self.window.extend(window.iter().copied().filter(|&t| (t as usize) < logits.len()));
+        self.window.sort_unstable();
+        let mut i = 0;
+        while i < self.window.len() {
+            let t = self.window[i];
+            let run = self.window[i..].iter().take_while(|&&x| x == t).count();
+            i += run;
+
+            let l = &mut logits[t as usize];
+            self.saved.push((t, *l));
+            if p.repetition_penalty != 1.0 {
+                if *l > 0.0 {
+                    *l /= p.repetition_penalty;
+                } else {
+                    *l *= p.repetition_penalty;
+                }
+            }
+            *l -= p.presence_penalty + run as f32 * p.frequency_penalty;
+            if l.is_nan() {
+                *l = f32::NEG_INFINITY; // +inf - +inf cannot happen (penalties finite); belt and braces
             }
         }
-        let tok = cand[pick].0;
-        let rv = raw_value(tok, logits);
-        Sampled { token: tok, logprob: raw_at(rv) }
     }
+
+    /// Stages 5-10 for temperature > 0: build the candidate set, then one uniform draw.
+    fn draw(&mut self, logits: &[f32]) -> u32 {
+        let p = &self.params;
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if max == f32::NEG_INFINITY {
+            // Nothing is possible (all banned / NaN / -inf): fall back to the arg-max (token 0)
+            // without drawing.
+            return argmax(logits);
+        }
+
+        // Candidates with their logits. If some logits are +inf (forced by bias), exactly those
+        // share the mass, equally: they become 0 and everything else drops out.
+        self.cands.clear();
+        if max == f32::INFINITY {
+            self.cands
+                .extend(logits.iter().enumerate().filter(|(_, &v)| v == f32::INFINITY).map(|(i, _)| (i as u32, 0.0)));
+        } else {
+            self.cands.extend(
+                logits.iter().enumerate().filter(|(_, &v)| v > f32::NEG_INFINITY).map(|(i, &v)| (i as u32, v)),
+            );
+        }
+        let l_max = if max == f32::INFINITY { 0.0 } else { max };
+        let inv_t = 1.0 / p.temperature as f64;
+        // Unnormalized probability of a candidate relative to the best: exp((l - l_max) / T) <= 1.
+        let weight = |l: f32| ((l as f64 - l_max as f64) * inv_t).exp();
+
+        // 5. Top-k (sorted best first afterwards).
+        let top_k_on = p.top_k > 0 && p.top_k < self.cands.len();
+        if top_k_on {
+            select_best(&mut self.cands, p.top_k);
+            self.cands.truncate(p.top_k);
+        }
+
+        // 6-7. Temperature + softmax. The total mass `z` is over the top-k survivors (or all
+        // candidates): top-p measures mass against it, before min-p removes anything.
+        let top_p_on = p.top_p < 1.0;
+        let z: f64 = if top_p_on { self.cands.iter().map(|&(_, l)| weight(l)).sum() } else { 0.0 };
+
+        // 9 (early). Min-p keeps p >= min_p * p_max, i.e. weight >= min_p: a logit threshold. It
+        // keeps a prefix of the best-first order, as top-p does, so applying it before top-p
+        // gives the same set; doing it first lets top-p look at far fewer candidates.
+        if p.min_p > 0.0 {
+            let min_p = p.min_p as f64;
+            self.cands.retain(|&(_, l)| weight(l) >= min_p);
+            // The best candidate has weight 1 >= min_p, so `cands` is never emptied.
+        }
+
+        // 8. Top-p: the shortest best-first prefix whose mass reaches top_p * z.
+        if top_p_on {
+            let target = p.top_p as f64 * z;
+            let keep = if top_k_on {
+                // Already sorted.
+                prefix_reaching(&self.cands, target, &weight)
+            } else {
+                // Sort only as many as needed: select the best m, check whether they reach the
+                // target, otherwise grow m. Each round is O(n + m log m).
+                let mut m = 64;
+                loop {
+                    select_best(&mut self.cands, m);
+                    let sorted = m.min(self.cands.len());
+                    match prefix_reaching(&self.cands[..sorted], target, &weight) {
+                        k if k < sorted || sorted == self.cands.len() => break k,
+                        _ => m *= 8,
+                    }
+                }
+            };
+            self.cands.truncate(keep.max(1));
+        }
+
+        // 10. Renormalize and draw: one uniform number, scaled by the kept mass, walked along the
+        // cumulative weights (in candidate order, which is determined by the logits alone).
+        self.weights.clear();
+        self.weights.extend(self.cands.iter().map(|&(_, l)| weight(l)));
+        let total: f64 = self.weights.iter().sum();
+        let r = self.rng.next_f64() * total;
+        let mut acc = 0.0;
+        for (i, &w) in self.weights.iter().enumerate() {
+            acc += w;
+            if r < acc {
+                return self.cands[i].0;
+            }
+        }
+        // Rounding left r at or past the final sum: take the last candidate with nonzero weight.
+        let last = self.weights.iter().rposition(|&w| w > 0.0).unwrap_or(0);
+        self.cands[last].0
+    }
+}
+
+/// Length of the shortest prefix of best-first `cands` whose weights sum to at least `target`, or
+/// `cands.len()` if the whole slice falls short.
+fn prefix_reaching(cands: &[Cand], target: f64, weight: &impl Fn(f32) -> f64) -> usize {
+    let mut acc = 0.0;
+    for (i, &(_, l)) in cands.iter().enumerate() {
+        acc += weight(l);
+        if acc >= target {
+            return i + 1;
+        }
+    }
+    cands.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Plain sampling at temperature `t`: every filter off, fixed seed.
     fn params(t: f32) -> SamplingParams {
         SamplingParams { temperature: t, top_k: 0, top_p: 1.0, min_p: 0.0, seed: Some(1), ..Default::default() }
+    }
+
+    /// Draw `n` tokens from fixed logits, returning per-token counts.
+    fn histogram(p: SamplingParams, logits: &[f32], n: usize) -> Vec<usize> {
+        let mut s = Sampler::new(p).unwrap();
+        let mut counts = vec![0usize; logits.len()];
+        for _ in 0..n {
+            counts[s.sample(&mut logits.to_vec(), &[]).token as usize] += 1;
+        }
+        counts
+    }
+
+    fn softmax(logits: &[f32], t: f64) -> Vec<f64> {
+        let e: Vec<f64> = logits.iter().map(|&v| (v as f64 / t).exp()).collect();
+        let z: f64 = e.iter().sum();
+        e.iter().map(|x| x / z).collect()
+    }
+
+    #[test]
+    fn defaults_are_as_documented() {
+        let d = SamplingParams::default();
+        assert_eq!((d.temperature, d.top_k, d.top_p, d.min_p), (0.8, 40, 0.95, 0.05));
+        assert_eq!((d.repetition_penalty, d.presence_penalty, d.frequency_penalty), (1.0, 0.0, 0.0));
+        assert_eq!(d.penalty_last_n, 64);
+        assert!(d.logit_bias.is_empty() && d.seed.is_none());
+        assert!(d.validate().is_ok());
+    }
+
+    #[test]
+    fn rng_is_xoshiro256starstar_with_splitmix_seeding() {
+        // Reference values: SplitMix64(0) first output is 0xE220A8397B1DCDAF (Vigna's splitmix64.c).
+        let r = Rng::new(0);
+        assert_eq!(r.s[0], 0xE220_A839_7B1D_CDAF);
+        // Stream is a pure function of the seed; next_f64 is in [0, 1).
+        let a: Vec<u64> = { let mut r = Rng::new(42); (0..5).map(|_| r.next_u64()).collect() };
+        let b: Vec<u64> = { let mut r = Rng::new(42); (0..5).map(|_| r.next_u64()).collect() };
+        assert_eq!(a, b);
+        let mut r = Rng::new(7);
+        for _ in 0..10_000 {
+            let x = r.next_f64();
+            assert!((0.0..1.0).contains(&x));
+        }
     }
 
     #[test]
@@ -300,6 +573,43 @@ mod tests {
         let r = s.sample(&mut l, &[]);
         assert_eq!(r.token, 1, "ties go to the lowest id");
         assert!((r.logprob - log_softmax_at(&raw, 1)).abs() < 1e-6);
+        assert_eq!(argmax(&[f32::NAN, -1.0, 5.0, 5.0, f32::NAN]), 2);
+    }
+
+    #[test]
+    fn log_softmax_is_stable() {
+        // Huge logits would overflow a naive exp.
+        let l = [1000.0f32, 1000.0, 999.0];
+        let lp0 = log_softmax_at(&l, 0) as f64;
+        let expect = -(2.0 + (-1.0f64).exp()).ln();
+        assert!((lp0 - expect).abs() < 1e-6, "{lp0} vs {expect}");
+        // Probabilities sum to 1.
+        let l = [-3.0f32, 0.5, 2.0, 7.25];
+        let total: f64 = (0..4).map(|i| (log_softmax_at(&l, i) as f64).exp()).sum();
+        assert!((total - 1.0).abs() < 1e-6);
+        // -inf / NaN entries get -inf; all--inf rows do not produce NaN.
+        assert_eq!(log_softmax_at(&[0.0, f32::NEG_INFINITY], 1), f32::NEG_INFINITY);
+        assert_eq!(log_softmax_at(&[0.0, f32::NAN], 1), f32::NEG_INFINITY);
+        assert_eq!(log_softmax_at(&[0.0, f32::NAN], 0), 0.0);
+        assert_eq!(log_softmax_at(&[f32::NEG_INFINITY; 3], 0), f32::NEG_INFINITY);
+        // +inf entries share the mass.
+        assert!((log_softmax_at(&[f32::INFINITY, 1.0, f32::INFINITY], 0) - (-(2.0f32).ln())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn sampled_logprob_ignores_bias_penalties_and_temperature() {
+        let raw = vec![1.0f32, 2.0, 0.5, -1.0];
+        let p = SamplingParams {
+            logit_bias: vec![(0, 5.0), (1, -100.0)],
+            repetition_penalty: 1.5,
+            presence_penalty: 1.0,
+            ..params(0.3)
+        };
+        let mut s = Sampler::new(p).unwrap();
+        for _ in 0..50 {
+            let r = s.sample(&mut raw.clone(), &[0, 0, 2]);
+            assert!((r.logprob - log_softmax_at(&raw, r.token)).abs() < 1e-6);
+        }
     }
 
     #[test]
@@ -311,13 +621,38 @@ mod tests {
         };
         assert_eq!(run(5), run(5));
         assert_ne!(run(5), run(6));
+        // Unseeded samplers are (overwhelmingly likely) different from each other.
+        let unseeded = || {
+            let mut s = Sampler::new(SamplingParams { seed: None, ..params(1.0) }).unwrap();
+            (0..40).map(|_| s.sample(&mut logits.clone(), &[]).token).collect::<Vec<_>>()
+        };
+        assert_ne!(unseeded(), unseeded());
+    }
+
+    #[test]
+    fn seeded_stream_is_independent_of_the_filter_path() {
+        // Exactly one draw per token: the RNG state after k tokens does not depend on the logits,
+        // so two samplers with the same seed agree again once they see the same logits.
+        let a_logits = vec![0.1f32, 0.2, 0.3, 0.4];
+        let b_logits: Vec<f32> = (0..1000).map(|i| (i as f32).cos()).collect();
+        let mut a = Sampler::new(SamplingParams { seed: Some(9), ..params(1.0) }).unwrap();
+        let mut b = Sampler::new(SamplingParams { seed: Some(9), top_p: 0.5, min_p: 0.1, top_k: 10, ..params(0.7) }).unwrap();
+        for _ in 0..7 {
+            a.sample(&mut a_logits.clone(), &[]);
+            b.sample(&mut b_logits.clone(), &[]);
+        }
+        assert_eq!(a.rng.next_u64(), b.rng.next_u64());
     }
 
     #[test]
     fn top_k_1_and_tiny_top_p_are_greedy() {
-        let logits: Vec<f32> = (0..100).map(|i| ((i * 7919) % 101) as f32 / 10.0).collect();
+        let logits: Vec<f32> = (0..1000).map(|i| ((i * 7919) % 1009) as f32 / 100.0).collect();
         let best = argmax(&logits);
-        for p in [SamplingParams { top_k: 1, ..params(1.5) }, SamplingParams { top_p: 1e-6, ..params(1.5) }] {
+        for p in [
+            SamplingParams { top_k: 1, ..params(1.5) },
+            SamplingParams { top_p: 1e-6, ..params(1.5) },
+            SamplingParams { top_p: 1e-6, top_k: 100, ..params(1.5) },
+        ] {
             let mut s = Sampler::new(p).unwrap();
             for _ in 0..20 {
                 assert_eq!(s.sample(&mut logits.clone(), &[]).token, best);
@@ -326,13 +661,78 @@ mod tests {
     }
 
     #[test]
-    fn min_p_filters() {
-        // probs ~ [0.64, 0.24, 0.09, 0.03]; min_p 0.2 keeps the first two only
-        let logits = vec![2.0f32, 1.0, 0.0, -1.0];
-        let mut s = Sampler::new(SamplingParams { min_p: 0.2, ..params(1.0) }).unwrap();
-        for _ in 0..500 {
-            assert!(s.sample(&mut logits.clone(), &[]).token < 2);
+    fn top_k_keeps_exactly_the_k_best() {
+        let logits = vec![0.0f32, 3.0, 1.0, 2.9, -1.0, 2.8];
+        let c = histogram(SamplingParams { top_k: 3, ..params(1.0) }, &logits, 3000);
+        assert_eq!((c[0], c[2], c[4]), (0, 0, 0));
+        assert!(c[1] > 0 && c[3] > 0 && c[5] > 0);
+        // top_k >= vocab is the same as off.
+        let c = histogram(SamplingParams { top_k: 100, ..params(1.0) }, &logits, 3000);
+        assert!(c.iter().all(|&x| x > 0));
+    }
+
+    #[test]
+    fn top_p_keeps_the_smallest_prefix_reaching_the_mass() {
+        // probs 0.5, 0.25, 0.125, 0.125 (logits are log2-spaced).
+        let ln2 = std::f32::consts::LN_2;
+        let logits = vec![3.0 * ln2, 2.0 * ln2, ln2, ln2];
+        // 0.7 needs the first two (0.5 < 0.7 <= 0.75).
+        let c = histogram(SamplingParams { top_p: 0.7, ..params(1.0) }, &logits, 3000);
+        assert_eq!((c[2], c[3]), (0, 0));
+        assert!((c[0] as f64 / 3000.0 - 2.0 / 3.0).abs() < 0.04, "renormalized: {c:?}");
+        // 0.8 needs a third; the tie between 2 and 3 goes to the lower id.
+        let c = histogram(SamplingParams { top_p: 0.8, ..params(1.0) }, &logits, 3000);
+        assert!(c[2] > 0 && c[3] == 0, "{c:?}");
+    }
+
+    #[test]
+    fn top_p_on_a_large_vocab_needs_no_full_sort_but_gets_the_same_set() {
+        // 150k tokens, a spread-out distribution: the growing selection must go several rounds.
+        let n = 150_000;
+        let logits: Vec<f32> = (0..n).map(|i| ((i as u64 * 2654435761) % 10007) as f32 / 2000.0).collect();
+        let top_p = 0.9f32;
+        // Reference: full sort.
+        let mut all: Vec<Cand> = logits.iter().enumerate().map(|(i, &v)| (i as u32, v)).collect();
+        all.sort_unstable_by(better);
+        let w: Vec<f64> = all.iter().map(|&(_, l)| ((l - all[0].1) as f64).exp()).collect();
+        let z: f64 = w.iter().sum();
+        let mut acc = 0.0;
+        let keep = w.iter().position(|&x| { acc += x; acc >= top_p as f64 * z }).unwrap() + 1;
+        assert!(keep > 64 * 8, "test must exercise several growth rounds, keep = {keep}");
+        let allowed: std::collections::HashSet<u32> = all[..keep].iter().map(|c| c.0).collect();
+
+        let mut s = Sampler::new(SamplingParams { top_p, ..params(1.0) }).unwrap();
+        for _ in 0..200 {
+            let t = s.sample(&mut logits.clone(), &[]).token;
+            assert!(allowed.contains(&t));
         }
+        // The sampler's candidate set after the last call is exactly the reference prefix.
+        let got: std::collections::HashSet<u32> = s.cands.iter().map(|c| c.0).collect();
+        assert_eq!(got, allowed);
+    }
+
+    #[test]
+    fn min_p_filters() {
+        // probs ~ [0.64, 0.24, 0.09, 0.03]; p/p_max = [1, 0.37, 0.14, 0.05]; min_p 0.2 keeps two.
+        let logits = vec![2.0f32, 1.0, 0.0, -1.0];
+        let c = histogram(SamplingParams { min_p: 0.2, ..params(1.0) }, &logits, 2000);
+        assert!(c[0] > 0 && c[1] > 0 && c[2] == 0 && c[3] == 0, "{c:?}");
+        // Temperature applies before min-p: at T=4 ratios are [1, .78, .61, .47], all kept.
+        let c = histogram(SamplingParams { min_p: 0.2, ..params(4.0) }, &logits, 2000);
+        assert!(c.iter().all(|&x| x > 0), "{c:?}");
+        // Combined with top_k (the sorted path).
+        let c = histogram(SamplingParams { min_p: 0.2, top_k: 3, ..params(1.0) }, &logits, 2000);
+        assert!(c[0] > 0 && c[1] > 0 && c[2] == 0 && c[3] == 0, "{c:?}");
+    }
+
+    #[test]
+    fn min_p_and_top_p_measure_against_the_pre_filter_distribution() {
+        // probs 0.5, 0.25, 0.125, 0.125. min_p 0.3 alone keeps {0, 1}; top_p 0.9 alone keeps
+        // {0, 1, 2}; together the intersection {0, 1} (top-p mass is not recomputed after min-p).
+        let ln2 = std::f32::consts::LN_2;
+        let logits = vec![3.0 * ln2, 2.0 * ln2, ln2, ln2];
+        let c = histogram(SamplingParams { min_p: 0.3, top_p: 0.9, ..params(1.0) }, &logits, 2000);
+        assert!(c[0] > 0 && c[1] > 0 && c[2] == 0 && c[3] == 0, "{c:?}");
     }
 
     #[test]
@@ -344,50 +744,132 @@ mod tests {
             penalty_last_n: 3,
             ..params(0.0)
         };
-        // window = [2, 1, 1] (token 3 is outside the window)
-        let history = [3, 2, 1, 1];
+        // window = [2, 1, 1]: token 3 is outside it, token 99 is out of vocabulary.
+        let history = [3, 99, 2, 1, 1];
         let mut l = vec![1.0f32, 4.0, -2.0, 10.0];
-        let mut s = Sampler::new(p).unwrap();
+        let mut s = Sampler::new(SamplingParams { penalty_last_n: 3, ..p.clone() }).unwrap();
+        // (99 is outside the last 3 here; check it separately below.)
         let r = s.sample(&mut l, &history);
         assert_eq!(l[0], 1.0);
-        assert_eq!(l[1], 4.0 / 2.0 - 0.5 - 2.0 * 0.25);
-        assert_eq!(l[2], -2.0 * 2.0 - 0.5 - 0.25);
+        assert_eq!(l[1], 4.0 / 2.0 - 0.5 - 2.0 * 0.25); // positive: divided, then 1 x presence, 2 x frequency
+        assert_eq!(l[2], -2.0 * 2.0 - 0.5 - 0.25); // negative: multiplied
         assert_eq!(l[3], 10.0);
         assert_eq!(r.token, 3);
+        // logprob is still the raw one.
+        assert!((r.logprob - log_softmax_at(&[1.0, 4.0, -2.0, 10.0], 3)).abs() < 1e-6);
+
+        // penalty_last_n = 0 is the whole history; out-of-vocabulary ids are ignored.
+        let mut l = vec![1.0f32, 4.0, -2.0, 10.0];
+        Sampler::new(SamplingParams { penalty_last_n: 0, ..p.clone() }).unwrap().sample(&mut l, &history);
+        assert_eq!(l, vec![1.0, 4.0 / 2.0 - 0.5 - 0.5, -4.0 - 0.5 - 0.25, 10.0 / 2.0 - 0.5 - 0.25]);
+
+        // Each penalty on its own; a zero logit is unaffected by the repetition penalty.
+        let one = |p: SamplingParams| {
+            let mut l = vec![0.0f32, 3.0, -3.0];
+            Sampler::new(SamplingParams { penalty_last_n: 0, ..p }).unwrap().sample(&mut l, &[0, 1, 1, 2]);
+            l
+        };
+        assert_eq!(one(SamplingParams { repetition_penalty: 1.5, ..params(0.0) }), vec![0.0, 2.0, -4.5]);
+        assert_eq!(one(SamplingParams { presence_penalty: 1.0, ..params(0.0) }), vec![-1.0, 2.0, -4.0]);
+        assert_eq!(one(SamplingParams { frequency_penalty: 1.0, ..params(0.0) }), vec![-1.0, 1.0, -4.0]);
+        // Negative presence/frequency penalties encourage repetition.
+        assert_eq!(one(SamplingParams { frequency_penalty: -1.0, ..params(0.0) }), vec![1.0, 5.0, -2.0]);
+        // All off: nothing changes.
+        assert_eq!(one(params(0.0)), vec![0.0, 3.0, -3.0]);
     }
 
     #[test]
-    fn logit_bias_bans() {
+    fn logit_bias_bans_forces_and_shifts() {
         let mut s = Sampler::new(SamplingParams { logit_bias: vec![(1, f32::NEG_INFINITY)], ..params(0.0) }).unwrap();
         assert_eq!(s.sample(&mut vec![0.0, 5.0, 1.0], &[]).token, 2);
+        // Ban under sampling: never drawn.
+        let c = histogram(SamplingParams { logit_bias: vec![(1, f32::NEG_INFINITY)], ..params(1.0) }, &[0.0, 5.0, 1.0], 2000);
+        assert_eq!(c[1], 0);
+        // +inf forces; out-of-vocabulary ids are ignored.
+        let c = histogram(SamplingParams { logit_bias: vec![(2, f32::INFINITY), (77, 1.0)], ..params(1.0) }, &[0.0, 5.0, 1.0], 200);
+        assert_eq!(c, vec![0, 0, 200]);
+        // Finite bias is exact, and repeated ids add up.
+        let mut l = vec![0.0f32, 5.0, 1.0];
+        Sampler::new(SamplingParams { logit_bias: vec![(0, 2.5), (0, 1.0), (2, -0.5)], ..params(0.0) })
+            .unwrap()
+            .sample(&mut l, &[]);
+        assert_eq!(l, vec![3.5, 5.0, 0.5]);
     }
 
     #[test]
     fn distribution_matches_softmax() {
         let logits = vec![0.0f32, 1.0, 2.0, 0.5];
-        let e: Vec<f64> = logits.iter().map(|&v| (v as f64).exp()).collect();
-        let z: f64 = e.iter().sum();
-        let mut s = Sampler::new(params(1.0)).unwrap();
-        let mut counts = [0usize; 4];
-        let n = 20000;
-        for _ in 0..n {
-            counts[s.sample(&mut logits.clone(), &[]).token as usize] += 1;
+        let n = 20_000;
+        for (t, seed) in [(1.0f32, 1u64), (0.5, 2), (2.0, 3)] {
+            let probs = softmax(&logits, t as f64);
+            let c = histogram(SamplingParams { seed: Some(seed), ..params(t) }, &logits, n);
+            for i in 0..4 {
+                let f = c[i] as f64 / n as f64;
+                assert!((f - probs[i]).abs() < 0.02, "T={t} token {i}: {f} vs {}", probs[i]);
+            }
         }
+        // Same through the sorted (top-k) path with a no-op k.
+        let probs = softmax(&logits, 1.0);
+        let c = histogram(SamplingParams { top_k: 4, top_p: 0.999_999, ..params(1.0) }, &logits, n);
         for i in 0..4 {
-            let f = counts[i] as f64 / n as f64;
-            assert!((f - e[i] / z).abs() < 0.02, "token {i}: {f} vs {}", e[i] / z);
+            assert!((c[i] as f64 / n as f64 - probs[i]).abs() < 0.02);
         }
     }
 
     #[test]
-    fn validation_and_nan() {
-        assert!(SamplingParams { temperature: -1.0, ..params(0.0) }.validate().unwrap_err().contains("temperature"));
-        assert!(SamplingParams { top_p: 0.0, ..params(0.0) }.validate().is_err());
-        assert!(SamplingParams { min_p: 2.0, ..params(0.0) }.validate().is_err());
-        assert!(SamplingParams { repetition_penalty: 0.0, ..params(0.0) }.validate().is_err());
-        let mut s = Sampler::new(params(1.0)).unwrap();
-        let r = s.sample(&mut vec![f32::NAN, 1.0, f32::NAN], &[]);
-        assert_eq!(r.token, 1);
-        assert!(r.logprob.abs() < 1e-6);
+    fn validation_errors() {
+        let err = |p: SamplingParams| p.validate().unwrap_err();
+        let e = err(SamplingParams { temperature: -1.0, ..params(0.0) });
+        assert!(e.starts_with("temperature must be >= 0") && e.ends_with("got -1"), "{e}");
+        assert!(err(SamplingParams { temperature: f32::NAN, ..params(0.0) }).contains("temperature"));
+        assert!(err(SamplingParams { temperature: f32::INFINITY, ..params(0.0) }).contains("temperature"));
+        assert!(err(SamplingParams { top_p: 0.0, ..params(0.0) }).contains("top_p"));
+        assert!(err(SamplingParams { top_p: 1.5, ..params(0.0) }).contains("top_p"));
+        assert!(err(SamplingParams { top_p: f32::NAN, ..params(0.0) }).contains("top_p"));
+        assert!(err(SamplingParams { min_p: 2.0, ..params(0.0) }).contains("min_p"));
+        assert!(err(SamplingParams { min_p: -0.1, ..params(0.0) }).contains("min_p"));
+        assert!(err(SamplingParams { repetition_penalty: 0.0, ..params(0.0) }).contains("repetition_penalty"));
+        assert!(err(SamplingParams { repetition_penalty: f32::NAN, ..params(0.0) }).contains("repetition_penalty"));
+        assert!(err(SamplingParams { presence_penalty: f32::NAN, ..params(0.0) }).contains("presence_penalty"));
+        assert!(err(SamplingParams { frequency_penalty: f32::INFINITY, ..params(0.0) }).contains("frequency_penalty"));
+        assert!(err(SamplingParams { logit_bias: vec![(3, f32::NAN)], ..params(0.0) }).contains("token 3"));
+        // Sampler::new validates.
+        assert!(Sampler::new(SamplingParams { temperature: -1.0, ..params(0.0) }).is_err());
+        // Boundary values are fine.
+        assert!(SamplingParams { top_p: 1.0, min_p: 1.0, logit_bias: vec![(0, f32::NEG_INFINITY)], ..params(0.0) }
+            .validate()
+            .is_ok());
+    }
+
+    #[test]
+    fn nan_logits_do_not_panic_and_never_win() {
+        for t in [0.0f32, 1.0] {
+            for p in [params(t), SamplingParams { top_k: 2, top_p: 0.5, min_p: 0.1, ..params(t) }] {
+                let mut s = Sampler::new(p).unwrap();
+                for _ in 0..100 {
+                    let r = s.sample(&mut vec![f32::NAN, 1.0, f32::NAN], &[]);
+                    assert_eq!(r.token, 1);
+                    assert!(r.logprob.abs() < 1e-6);
+                }
+                // All NaN: falls back to token 0, no panic.
+                let r = s.sample(&mut vec![f32::NAN; 4], &[0, 1]);
+                assert_eq!(r.token, 0);
+                assert_eq!(r.logprob, f32::NEG_INFINITY);
+                // Everything banned / empty row: no panic.
+                assert_eq!(s.sample(&mut vec![f32::NEG_INFINITY; 3], &[]).token, 0);
+                assert_eq!(s.sample(&mut [], &[]).token, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_temperatures() {
+        let logits = vec![1.0f32, 1.5, 0.2];
+        // Tiny temperature behaves like greedy (no NaN from 0/0).
+        let c = histogram(SamplingParams { temperature: 1e-30, ..params(1.0) }, &logits, 100);
+        assert_eq!(c, vec![0, 100, 0]);
+        // Huge temperature is near uniform.
+        let c = histogram(SamplingParams { temperature: 1e30, ..params(1.0) }, &logits, 3000);
+        assert!(c.iter().all(|&x| (x as f64 / 3000.0 - 1.0 / 3.0).abs() < 0.05), "{c:?}");
     }
 }

@@ -143,13 +143,22 @@ def test_stop_token_ids(smollm2):
     assert chunks[-1].finish_reason == "stop"
 
 
-def test_chat_prompt_stops_at_end_of_turn(smollm2):
+def test_end_of_turn_token_stops_generation(smollm2):
     prompt = "<|im_start|>user\nSay hello.<|im_end|>\n<|im_start|>assistant\n"
+    assert smollm2.tokenize(prompt).count(2) == 1, "<|im_end|> written in text is one token"
     s = smollm2.session()
-    chunks = list(s.generate(prompt, max_tokens=200, temperature=0))
-    assert chunks[-1].finish_reason == "stop"
-    assert chunks[-1].token in smollm2.eos_token_ids
-    assert "<|im_end|>" not in "".join(c.text for c in chunks)
+    # make the end-of-turn token win after three tokens of ordinary text
+    free = list(s.generate(prompt, max_tokens=3, temperature=0))
+    s.reset()
+    chunks = list(s.generate(prompt, max_tokens=3, temperature=0)) + list(
+        s.generate(max_tokens=50, temperature=0, logit_bias={2: 100.0}))
+    assert [c.token for c in chunks[:3]] == [c.token for c in free]
+    assert chunks[-1].finish_reason == "stop" and chunks[-1].token == 2 and chunks[-1].text == ""
+    assert 2 in smollm2.eos_token_ids
+    assert len(chunks) == 4
+    # with ignore_eos the same bias keeps going
+    more = list(s.generate(max_tokens=3, temperature=0, logit_bias={2: 100.0}, ignore_eos=True))
+    assert len(more) == 3 and more[-1].finish_reason == "length"
 
 
 def test_generate_continues_a_fed_session(smollm2):
