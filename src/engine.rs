@@ -207,6 +207,43 @@ impl Engine {
         Ok(logits)
     }
 
+    /// Append `inputs[i]` to `sessions[i]` and run them all in one forward pass; returns each
+    /// session's next-token logits (`[n_sessions, vocab]`). On error every session is as before.
+    pub fn feed_batch(&self, sessions: &mut [&mut Session], inputs: &[Vec<u32>], interrupted: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        if sessions.len() != inputs.len() {
+            return Err(Error::arg("one input per session"));
+        }
+        let vocab = self.config().vocab_size;
+        for (s, ids) in sessions.iter().zip(inputs) {
+            if ids.is_empty() && s.kv.len == s.tokens.len() {
+                return Err(Error::arg("nothing to compute for one of the sessions: its input is empty"));
+            }
+            if let Some(&bad) = ids.iter().find(|&&t| t as usize >= vocab) {
+                return Err(Error::arg(format!("token id {bad} is out of range (vocabulary size {vocab})")));
+            }
+            self.check_context(s.tokens.len(), ids.len())?;
+        }
+        let before: Vec<(usize, usize)> = sessions.iter().map(|s| (s.tokens.len(), s.kv.len)).collect();
+        for (s, ids) in sessions.iter_mut().zip(inputs) {
+            s.tokens.extend_from_slice(ids);
+        }
+        let pending: Vec<Vec<u32>> = sessions.iter().map(|s| s.tokens[s.kv.len..].to_vec()).collect();
+        let mut spans: Vec<Span> = sessions
+            .iter_mut()
+            .zip(&pending)
+            .map(|(s, toks)| Span { kv: &mut s.kv, tokens: toks, want: Want::Last })
+            .collect();
+        let r = if interrupted() { Err(Error::Interrupted) } else { self.forward_batch(&mut spans, interrupted) };
+        drop(spans);
+        if r.is_err() {
+            for (s, &(nt, nk)) in sessions.iter_mut().zip(&before) {
+                s.tokens.truncate(nt);
+                s.kv.truncate(nk);
+            }
+        }
+        r
+    }
+
     /// What `Engine.info` shows.
     pub fn info(&self) -> Vec<(&'static str, InfoValue)> {
         let c = self.config();

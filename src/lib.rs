@@ -24,6 +24,9 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _lanner(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records go to Python's `logging` (logger "lanner..."); silent by default.
-    let _ = pyo3_log::try_init();
+    // No caching: a level set later in Python takes effect (the core logs rarely, never per token).
+    if let Ok(logger) = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Nothing) {
+        let _ = logger.install();
+    }
     python::register(m)
 }

@@ -350,11 +350,7 @@ impl Sampler {
         self.apply_penalties(logits, history);
 
         // 4. Greedy.
-        let token = if self.params.temperature == 0.0 {
-            argmax(logits)
-        } else {
-            self.draw(logits)
-        };
+        let token = if self.params.temperature == 0.0 { argmax(logits) } else { self.draw(logits) };
 
         // Report the raw logprob: the first saved value for `token` is its raw logit, otherwise it
         // was never changed (a NaN was scrubbed to -inf, which has the same logprob).
@@ -415,11 +411,13 @@ impl Sampler {
 
     /// Stages 5-10 for temperature > 0: build the candidate set, then one uniform draw.
     fn draw(&mut self, logits: &[f32]) -> u32 {
+        // The one uniform number for this token, drawn first so that every call consumes exactly
+        // one, whatever path it takes below.
+        let u = self.rng.next_f64();
         let p = &self.params;
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         if max == f32::NEG_INFINITY {
-            // Nothing is possible (all banned / NaN / -inf): fall back to the arg-max (token 0)
-            // without drawing.
+            // Nothing is possible (all banned / NaN / -inf): fall back to the arg-max (token 0).
             return argmax(logits);
         }
 
@@ -430,9 +428,8 @@ impl Sampler {
             self.cands
                 .extend(logits.iter().enumerate().filter(|(_, &v)| v == f32::INFINITY).map(|(i, _)| (i as u32, 0.0)));
         } else {
-            self.cands.extend(
-                logits.iter().enumerate().filter(|(_, &v)| v > f32::NEG_INFINITY).map(|(i, &v)| (i as u32, v)),
-            );
+            self.cands
+                .extend(logits.iter().enumerate().filter(|(_, &v)| v > f32::NEG_INFINITY).map(|(i, &v)| (i as u32, v)));
         }
         let l_max = if max == f32::INFINITY { 0.0 } else { max };
         let inv_t = 1.0 / p.temperature as f64;
@@ -473,13 +470,18 @@ impl Sampler {
                 loop {
                     select_best(&mut self.cands, m);
                     let sorted = m.min(self.cands.len());
-                    match prefix_reaching(&self.cands[..sorted], target, &weight) {
-                        k if k < sorted || sorted == self.cands.len() => break k,
-                        _ => m *= 8,
+                    let found = prefix_reaching(&self.cands[..sorted], target, &weight);
+                    if found.is_some() || sorted == self.cands.len() {
+                        break found;
                     }
+                    m *= 8;
                 }
             };
-            self.cands.truncate(keep.max(1));
+            // Falling short of the target can only be rounding (or min-p removed the rest):
+            // keep everything that is left.
+            if let Some(k) = keep {
+                self.cands.truncate(k.max(1));
+            }
         }
 
         // 10. Renormalize and draw: one uniform number, scaled by the kept mass, walked along the
@@ -487,7 +489,7 @@ impl Sampler {
         self.weights.clear();
         self.weights.extend(self.cands.iter().map(|&(_, l)| weight(l)));
         let total: f64 = self.weights.iter().sum();
-        let r = self.rng.next_f64() * total;
+        let r = u * total;
         let mut acc = 0.0;
         for (i, &w) in self.weights.iter().enumerate() {
             acc += w;
@@ -502,16 +504,16 @@ impl Sampler {
 }
 
 /// Length of the shortest prefix of best-first `cands` whose weights sum to at least `target`, or
-/// `cands.len()` if the whole slice falls short.
-fn prefix_reaching(cands: &[Cand], target: f64, weight: &impl Fn(f32) -> f64) -> usize {
+/// `None` if the whole slice falls short.
+fn prefix_reaching(cands: &[Cand], target: f64, weight: &impl Fn(f32) -> f64) -> Option<usize> {
     let mut acc = 0.0;
     for (i, &(_, l)) in cands.iter().enumerate() {
         acc += weight(l);
         if acc >= target {
-            return i + 1;
+            return Some(i + 1);
         }
     }
-    cands.len()
+    None
 }
 
 #[cfg(test)]
@@ -555,8 +557,14 @@ mod tests {
         let r = Rng::new(0);
         assert_eq!(r.s[0], 0xE220_A839_7B1D_CDAF);
         // Stream is a pure function of the seed; next_f64 is in [0, 1).
-        let a: Vec<u64> = { let mut r = Rng::new(42); (0..5).map(|_| r.next_u64()).collect() };
-        let b: Vec<u64> = { let mut r = Rng::new(42); (0..5).map(|_| r.next_u64()).collect() };
+        let a: Vec<u64> = {
+            let mut r = Rng::new(42);
+            (0..5).map(|_| r.next_u64()).collect()
+        };
+        let b: Vec<u64> = {
+            let mut r = Rng::new(42);
+            (0..5).map(|_| r.next_u64()).collect()
+        };
         assert_eq!(a, b);
         let mut r = Rng::new(7);
         for _ in 0..10_000 {
@@ -636,7 +644,8 @@ mod tests {
         let a_logits = vec![0.1f32, 0.2, 0.3, 0.4];
         let b_logits: Vec<f32> = (0..1000).map(|i| (i as f32).cos()).collect();
         let mut a = Sampler::new(SamplingParams { seed: Some(9), ..params(1.0) }).unwrap();
-        let mut b = Sampler::new(SamplingParams { seed: Some(9), top_p: 0.5, min_p: 0.1, top_k: 10, ..params(0.7) }).unwrap();
+        let mut b =
+            Sampler::new(SamplingParams { seed: Some(9), top_p: 0.5, min_p: 0.1, top_k: 10, ..params(0.7) }).unwrap();
         for _ in 0..7 {
             a.sample(&mut a_logits.clone(), &[]);
             b.sample(&mut b_logits.clone(), &[]);
@@ -694,10 +703,17 @@ mod tests {
         // Reference: full sort.
         let mut all: Vec<Cand> = logits.iter().enumerate().map(|(i, &v)| (i as u32, v)).collect();
         all.sort_unstable_by(better);
-        let w: Vec<f64> = all.iter().map(|&(_, l)| ((l - all[0].1) as f64).exp()).collect();
+        let w: Vec<f64> = all.iter().map(|&(_, l)| (l as f64 - all[0].1 as f64).exp()).collect();
         let z: f64 = w.iter().sum();
         let mut acc = 0.0;
-        let keep = w.iter().position(|&x| { acc += x; acc >= top_p as f64 * z }).unwrap() + 1;
+        let keep = w
+            .iter()
+            .position(|&x| {
+                acc += x;
+                acc >= top_p as f64 * z
+            })
+            .unwrap()
+            + 1;
         assert!(keep > 64 * 8, "test must exercise several growth rounds, keep = {keep}");
         let allowed: std::collections::HashSet<u32> = all[..keep].iter().map(|c| c.0).collect();
 
@@ -747,9 +763,7 @@ mod tests {
         // window = [2, 1, 1]: token 3 is outside it, token 99 is out of vocabulary.
         let history = [3, 99, 2, 1, 1];
         let mut l = vec![1.0f32, 4.0, -2.0, 10.0];
-        let mut s = Sampler::new(SamplingParams { penalty_last_n: 3, ..p.clone() }).unwrap();
-        // (99 is outside the last 3 here; check it separately below.)
-        let r = s.sample(&mut l, &history);
+        let r = Sampler::new(p.clone()).unwrap().sample(&mut l, &history);
         assert_eq!(l[0], 1.0);
         assert_eq!(l[1], 4.0 / 2.0 - 0.5 - 2.0 * 0.25); // positive: divided, then 1 x presence, 2 x frequency
         assert_eq!(l[2], -2.0 * 2.0 - 0.5 - 0.25); // negative: multiplied
@@ -781,12 +795,20 @@ mod tests {
     #[test]
     fn logit_bias_bans_forces_and_shifts() {
         let mut s = Sampler::new(SamplingParams { logit_bias: vec![(1, f32::NEG_INFINITY)], ..params(0.0) }).unwrap();
-        assert_eq!(s.sample(&mut vec![0.0, 5.0, 1.0], &[]).token, 2);
+        assert_eq!(s.sample(&mut [0.0, 5.0, 1.0], &[]).token, 2);
         // Ban under sampling: never drawn.
-        let c = histogram(SamplingParams { logit_bias: vec![(1, f32::NEG_INFINITY)], ..params(1.0) }, &[0.0, 5.0, 1.0], 2000);
+        let c = histogram(
+            SamplingParams { logit_bias: vec![(1, f32::NEG_INFINITY)], ..params(1.0) },
+            &[0.0, 5.0, 1.0],
+            2000,
+        );
         assert_eq!(c[1], 0);
         // +inf forces; out-of-vocabulary ids are ignored.
-        let c = histogram(SamplingParams { logit_bias: vec![(2, f32::INFINITY), (77, 1.0)], ..params(1.0) }, &[0.0, 5.0, 1.0], 200);
+        let c = histogram(
+            SamplingParams { logit_bias: vec![(2, f32::INFINITY), (77, 1.0)], ..params(1.0) },
+            &[0.0, 5.0, 1.0],
+            200,
+        );
         assert_eq!(c, vec![0, 0, 200]);
         // Finite bias is exact, and repeated ids add up.
         let mut l = vec![0.0f32, 5.0, 1.0];
@@ -847,16 +869,16 @@ mod tests {
             for p in [params(t), SamplingParams { top_k: 2, top_p: 0.5, min_p: 0.1, ..params(t) }] {
                 let mut s = Sampler::new(p).unwrap();
                 for _ in 0..100 {
-                    let r = s.sample(&mut vec![f32::NAN, 1.0, f32::NAN], &[]);
+                    let r = s.sample(&mut [f32::NAN, 1.0, f32::NAN], &[]);
                     assert_eq!(r.token, 1);
                     assert!(r.logprob.abs() < 1e-6);
                 }
                 // All NaN: falls back to token 0, no panic.
-                let r = s.sample(&mut vec![f32::NAN; 4], &[0, 1]);
+                let r = s.sample(&mut [f32::NAN; 4], &[0, 1]);
                 assert_eq!(r.token, 0);
                 assert_eq!(r.logprob, f32::NEG_INFINITY);
                 // Everything banned / empty row: no panic.
-                assert_eq!(s.sample(&mut vec![f32::NEG_INFINITY; 3], &[]).token, 0);
+                assert_eq!(s.sample(&mut [f32::NEG_INFINITY; 3], &[]).token, 0);
                 assert_eq!(s.sample(&mut [], &[]).token, 0);
             }
         }

@@ -156,6 +156,27 @@ impl PyEngine {
         Ok(text)
     }
 
+    /// Feed several sessions in ONE forward pass (a mixture of prefills and single decode tokens):
+    /// `items` is a list of `(session, prompt)`; returns float32 [len(items), vocab], each row the
+    /// next-token logits of its session. The path batched generation builds on.
+    fn feed_batch<'py>(&self, py: Python<'py>, items: Vec<(Py<PySession>, Bound<'py, PyAny>)>) -> PyResult<Bound<'py, PyAny>> {
+        let eng = self.get()?;
+        let mut guards = Vec::with_capacity(items.len());
+        let mut inputs = Vec::with_capacity(items.len());
+        for (sess, prompt) in &items {
+            let g = sess.get().lock()?;
+            let ids = super::session::input_ids(py, &eng, prompt, g.tokens.is_empty())?;
+            guards.push(g);
+            inputs.push(ids);
+        }
+        let mut refs: Vec<&mut crate::session::Session> = guards.iter_mut().map(|g| &mut **g).collect();
+        let n = refs.len();
+        let out = run(py, |interrupted| eng.feed_batch(&mut refs, &inputs, interrupted))?;
+        drop(refs);
+        drop(guards);
+        super::arrays::vec_to_numpy(py, out, n, eng.config().vocab_size, true)
+    }
+
     /// Free the model and the KV pool once in-flight calls end; later calls raise EngineClosedError.
     fn close(&self) {
         self.inner.write().unwrap_or_else(|e| e.into_inner()).take();

@@ -28,7 +28,7 @@ impl PySession {
         PySession { engine, inner: Mutex::new(s), last_logits_address: AtomicUsize::new(0) }
     }
 
-    fn lock(&self) -> PyResult<MutexGuard<'_, Session>> {
+    pub(crate) fn lock(&self) -> PyResult<MutexGuard<'_, Session>> {
         match self.inner.try_lock() {
             Ok(g) => Ok(g),
             Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),

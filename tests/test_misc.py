@@ -1,0 +1,52 @@
+"""Memory, logging and the command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+
+import lanner
+
+
+def test_loading_maps_weights_instead_of_copying(smollm2_path):
+    """Peak RSS after load stays far below the file size (weights are used in place from the
+    map), and even after a forward pass touched every weight page it is not double the model."""
+    code = textwrap.dedent(
+        """
+        import json, resource, sys, lanner
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        eng = lanner.Engine(sys.argv[1], threads=1, context_length=256)
+        load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        eng.session().feed("hello world")
+        run = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps([base, load, run]))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(smollm2_path)], capture_output=True, text=True, check=True)
+    base, load, run = (v * 1024 for v in json.loads(out.stdout))
+    size = os.path.getsize(smollm2_path)
+    assert load - base < 0.25 * size, f"load grew RSS by {(load - base) / 2**20:.0f} MiB for a {size / 2**20:.0f} MiB file"
+    assert run - base < 1.5 * size, f"after a forward pass RSS grew by {(run - base) / 2**20:.0f} MiB"
+
+
+def test_rust_logs_reach_python_logging(caplog, tmp_path):
+    from tiny_model import write_tiny
+
+    p = write_tiny(tmp_path / "t.gguf")
+    with caplog.at_level(logging.INFO):
+        lanner.Engine(p, threads=1)
+    assert any(r.name.startswith("lanner") and "loaded" in r.getMessage() for r in caplog.records), caplog.records
+
+
+def test_command_line(smollm2_path):
+    r = subprocess.run([sys.executable, "-m", "lanner", "--model", str(smollm2_path), "-n", "6", "-t", "0",
+                        "The capital of France is"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "Paris" in r.stdout
+    bad = subprocess.run([sys.executable, "-m", "lanner", "--model", "/nonexistent.gguf", "hi"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "cannot open" in bad.stderr
