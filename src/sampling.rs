@@ -25,23 +25,36 @@
 //!
 //! # Cost
 //!
-//! Built for vocabularies of ~150k: nothing sorts the whole vocabulary. Top-k uses
-//! `select_nth_unstable` and sorts only the `k` survivors. Without top-k, min-p is applied first as a
-//! cheap linear filter (it is a threshold on the logit, `l >= l_max + T * ln(min_p)`, and commutes
-//! with top-p because both keep a prefix of the same ordering), and top-p finds its prefix by
-//! selecting a growing number of best candidates rather than sorting all of them. With neither top-k
-//! nor top-p nothing is sorted at all.
+//! Built for vocabularies of ~150k: nothing sorts the whole vocabulary, and the passes over it are
+//! branch-free loops that vectorize (including `exp`, see below).
+//!
+//! * top-k (k <= 4096) is one scan with a size-k heap; larger k uses `select_nth_unstable`; either
+//!   way only the k survivors are sorted.
+//! * min-p is a linear filter (`exp((l - l_max) / T) >= min_p`). It keeps a best-first prefix, as
+//!   top-p does, so it can run before top-p with the same result, leaving top-p less to do.
+//! * top-p without top-k finds its cut with a quickselect on probability mass (expected O(n)),
+//!   sorting only the last few dozen candidates around the cut.
+//! * With neither top-k nor top-p nothing is sorted at all.
+//!
+//! The log-prob of the raw logits costs one more exp pass over the vocabulary.
 //!
 //! # Reproducibility
 //!
-//! The RNG is xoshiro256** seeded through SplitMix64, with no platform-dependent parts, and a
-//! sampled (non-greedy) token costs exactly one draw. So a seeded sequence gets the same tokens for
-//! the same logits in any process on any machine, whatever other sequences are doing.
+//! The RNG is xoshiro256** seeded through SplitMix64, and a sampled (non-greedy) token costs exactly
+//! one draw, whatever path the chain takes. All arithmetic that decides the token is plain IEEE
+//! f32/f64 with a fixed evaluation order: `exp` is computed here (not by the platform's libm,
+//! whose last bits differ between systems), sums are taken in a fixed order, and the candidates are
+//! walked in an order that depends on the logits alone (best first after top-k, else by id). So
+//! the same seed and logits give the same tokens in any process on any machine, whatever other
+//! sequences are doing.
 //!
 //! # Log-probabilities
 //!
 //! [`Sampled::logprob`] is the log-softmax of the *raw* logits (before bias, penalties and
 //! temperature) at the chosen token: the model's own belief, as OpenAI-style APIs report it.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 /// Parameters of the sampler chain. See the module docs for the order they apply in.
 #[derive(Clone, Debug, PartialEq)]
@@ -185,6 +198,81 @@ impl Rng {
 // Free helpers
 // ---------------------------------------------------------------------------------------------
 
+/// `e^x` for `x <= 0`, accurate to a few ulp; NaN, `-inf` and anything below -87 give 0 (the true
+/// value would be a denormal or smaller, irrelevant as a probability weight).
+///
+/// Written out here rather than calling `f32::exp` for two reasons: it is pure IEEE arithmetic, so
+/// it returns bit-identical results on every platform (libm implementations differ in the last
+/// bit, which could flip a sampled token for the same seed), and it is branch-free, so loops over
+/// a 150k vocabulary vectorize (several times faster than the libm call).
+///
+/// Method (as in Cephes `expf`): x = n ln2 + r with n an integer and |r| <= ln2 / 2 (Cody-Waite:
+/// ln2 split in a high part exact in few bits and a low correction); e^r from a degree-6
+/// polynomial; 2^n put straight into the exponent bits.
+#[inline(always)]
+fn exp_nonpos(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4; // 0.693359375, 9 significant bits
+    const LN2_LO: f32 = -2.121_944_4e-4; // ln2 - LN2_HI
+                                         // Adding 1.5 * 2^23 rounds a float in (-2^22, 2^22) to the nearest integer, which then sits
+                                         // in the low mantissa bits of the sum.
+    const ROUND: f32 = 12_582_912.0;
+    const ROUND_BITS: i32 = 0x4B40_0000; // ROUND.to_bits()
+
+    // Clamp into [-87, 0] (NaN.max(..) picks the number, so NaN becomes -87 here and 0 below).
+    #[allow(clippy::manual_clamp)] // clamp() would keep NaN; max() maps it to -87
+    let xc = x.max(-87.0).min(0.0);
+    let shifted = xc * LOG2E + ROUND;
+    let n = shifted - ROUND; // round(x / ln2), in [-126, 0]
+    let n_int = (shifted.to_bits() as i32).wrapping_sub(ROUND_BITS);
+    let r = (xc - n * LN2_HI) - n * LN2_LO;
+    // e^r = 1 + r + r^2 * P(r).
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5; // Cephes: 5.0000001201e-1, which is 0.5 in f32
+    let er = p * r * r + r + 1.0;
+    // 2^n as a float: biased exponent n + 127 (>= 1, so always a normal number).
+    let scale = f32::from_bits(((n_int + 127) as u32) << 23);
+    if x >= -87.0 {
+        er * scale
+    } else {
+        0.0
+    }
+}
+
+/// Sum of `f(v)` over `values`, in f64, in a fixed order: 8 interleaved running sums (element i
+/// goes to sum i % 8), added together at the end. The order is part of the definition, so the
+/// result is identical on every machine.
+///
+/// For speed, `f` is first mapped over blocks of 256 into a stack buffer (a plain map loop, which
+/// the compiler vectorizes; fused with the f64 accumulation it does not), then the block is added
+/// in. Block size is a multiple of 8, so element i still lands in sum i % 8.
+#[inline(always)]
+fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    let mut lanes = [0f64; 8];
+    let mut buf = [0f32; 256];
+    for block in values.chunks(buf.len()) {
+        let mapped = &mut buf[..block.len()];
+        for (m, &v) in mapped.iter_mut().zip(block) {
+            *m = f(v);
+        }
+        let eights = mapped.chunks_exact(8);
+        let rest = eights.remainder();
+        for c in eights {
+            for j in 0..8 {
+                lanes[j] += c[j] as f64;
+            }
+        }
+        for (j, &m) in rest.iter().enumerate() {
+            lanes[j] += m as f64;
+        }
+    }
+    lanes.iter().sum()
+}
+
 /// Log of the softmax normalizer of a logit row, with NaN counted as `-inf`.
 ///
 /// Handles the edge cases a plain `max + ln(sum exp)` gets wrong: all entries `-inf` (every
@@ -205,10 +293,8 @@ impl LogNormalizer {
         } else if max == f32::NEG_INFINITY {
             0.0
         } else {
-            // exp in f32 (argument <= 0, so no overflow), sum in f64. NaN - max is NaN and
-            // exp(NaN) is NaN, so NaN is filtered out explicitly; -inf contributes exp(-inf) = 0.
-            let sum: f64 = logits.iter().filter(|v| !v.is_nan()).map(|&v| (v - max).exp() as f64).sum();
-            sum.ln()
+            // v - max <= 0; NaN and -inf entries contribute exp_nonpos(..) = 0.
+            lane_sum(logits, |v| exp_nonpos(v - max)).ln()
         };
         LogNormalizer { max, log_sum }
     }
@@ -256,22 +342,85 @@ pub fn argmax(logits: &[f32]) -> u32 {
 type Cand = (u32, f32);
 
 /// Candidate order: higher logit first, then lower id. A strict total order (ids are distinct), so
-/// selections and sorts under it have exactly one possible result.
-fn better(a: &Cand, b: &Cand) -> std::cmp::Ordering {
+/// "the k best" and "the best-first order" have exactly one meaning, whatever algorithm finds them.
+fn better(a: &Cand, b: &Cand) -> Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
-/// Reorder `cands` so its first `k` entries are its `k` best, sorted best first (the rest follow in
-/// no particular order). O(n + k log k).
-fn select_best(cands: &mut [Cand], k: usize) {
-    let k = k.min(cands.len());
-    if k == 0 {
-        return;
+/// A candidate ordered by [`better`], so that in a max-heap the top is the *worst* one.
+struct Ranked(Cand);
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        better(&self.0, &other.0)
     }
-    if k < cands.len() {
-        cands.select_nth_unstable_by(k - 1, better);
+}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
-    cands[..k].sort_unstable_by(better);
+}
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Ranked {}
+
+/// Up to this k, top-k scans the vocabulary once with a size-k heap (O(n) comparisons against the
+/// current k-th best, O(k log n) heap work on typical input) instead of collecting every candidate
+/// and running a selection over them.
+const TOP_K_HEAP_MAX: usize = 4096;
+
+/// The `k` best of `cands`, best first, if there are more than `k`; `None` if all of them fit.
+fn top_k_by_heap(cands: impl Iterator<Item = Cand>, k: usize) -> Option<Vec<Cand>> {
+    let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
+    let mut dropped = false;
+    for c in cands {
+        if heap.len() < k {
+            heap.push(Ranked(c));
+        } else {
+            dropped = true;
+            let mut worst = heap.peek_mut().expect("k > 0");
+            if better(&c, &worst.0) == Ordering::Less {
+                *worst = Ranked(c); // replaced and sifted down when `worst` drops
+            }
+        }
+    }
+    // into_sorted_vec is ascending in `Ranked` order, i.e. best first.
+    dropped.then(|| heap.into_sorted_vec().into_iter().map(|r| r.0).collect())
+}
+
+/// The top-p boundary without sorting everything: the candidate at which the best-first running
+/// sum of `weight` first reaches `target`, or `None` if the total falls short.
+///
+/// A quickselect on mass: split the undecided range at its middle rank (`select_nth_unstable`),
+/// add up the better half, and continue in the half that contains the crossing. Expected O(n);
+/// only the last few candidates get sorted. `scratch` is reordered.
+fn top_p_boundary(scratch: &mut [Cand], target: f64, weight: impl Fn(f32) -> f32) -> Option<Cand> {
+    let (mut lo, mut hi) = (0, scratch.len());
+    // Mass of scratch[..lo], all better than anything in scratch[lo..hi].
+    let mut before = 0.0f64;
+    while hi - lo > 32 {
+        let mid = lo + (hi - lo) / 2;
+        scratch[lo..hi].select_nth_unstable_by(mid - lo, better);
+        let upper: f64 = scratch[lo..mid].iter().map(|c| weight(c.1) as f64).sum();
+        if before + upper >= target {
+            hi = mid; // the crossing is among the better half
+        } else {
+            before += upper;
+            lo = mid;
+        }
+    }
+    scratch[lo..hi].sort_unstable_by(better);
+    let mut acc = before;
+    for c in &scratch[lo..hi] {
+        acc += weight(c.1) as f64;
+        if acc >= target {
+            return Some(*c);
+        }
+    }
+    None
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,7 +442,9 @@ pub struct Sampler {
     /// Scratch: candidates (reused across calls to avoid reallocating vocab-sized buffers).
     cands: Vec<Cand>,
     /// Scratch: candidate weights exp((l - l_max) / T).
-    weights: Vec<f64>,
+    weights: Vec<f32>,
+    /// Scratch: a copy of the candidates for top-p's selection to reorder.
+    scratch: Vec<Cand>,
     /// Scratch: (id, raw logit) of every entry the bias/penalty stages changed, in the order they
     /// were changed; the first entry for an id holds its raw value.
     saved: Vec<Cand>,
@@ -311,6 +462,7 @@ impl Sampler {
             rng: Rng::new(seed),
             cands: Vec::new(),
             weights: Vec::new(),
+            scratch: Vec::new(),
             saved: Vec::new(),
             window: Vec::new(),
         })
@@ -410,6 +562,9 @@ impl Sampler {
     }
 
     /// Stages 5-10 for temperature > 0: build the candidate set, then one uniform draw.
+    ///
+    /// Candidates are walked for the draw in an order fixed by the logits alone: best first when
+    /// top-k is active (it sorts its k survivors anyway), otherwise by token id.
     fn draw(&mut self, logits: &[f32]) -> u32 {
         // The one uniform number for this token, drawn first so that every call consumes exactly
         // one, whatever path it takes below.
@@ -421,99 +576,119 @@ impl Sampler {
             return argmax(logits);
         }
 
-        // Candidates with their logits. If some logits are +inf (forced by bias), exactly those
-        // share the mass, equally: they become 0 and everything else drops out.
+        // Candidates: every token with a logit above -inf. If some logits are +inf (forced by
+        // bias), exactly those share the mass, equally: they count as logit 0, the rest drop out.
+        let forced = max == f32::INFINITY;
+        let l_max = if forced { 0.0 } else { max };
+        let as_cand = |(i, &v): (usize, &f32)| -> Option<Cand> {
+            if forced {
+                (v == f32::INFINITY).then_some((i as u32, 0.0))
+            } else {
+                (v > f32::NEG_INFINITY).then_some((i as u32, v))
+            }
+        };
+        // 6-7. Temperature + softmax, unnormalized: the weight of a candidate relative to the best
+        // one, exp((l - l_max) / T), in (0, 1]; the best has weight exactly 1.
+        let t = p.temperature;
+        let weight = move |l: f32| exp_nonpos((l - l_max) / t);
+
+        // 5. Top-k. `sorted`: cands are in best-first order.
         self.cands.clear();
-        if max == f32::INFINITY {
-            self.cands
-                .extend(logits.iter().enumerate().filter(|(_, &v)| v == f32::INFINITY).map(|(i, _)| (i as u32, 0.0)));
-        } else {
-            self.cands
-                .extend(logits.iter().enumerate().filter(|(_, &v)| v > f32::NEG_INFINITY).map(|(i, &v)| (i as u32, v)));
+        let mut sorted = false;
+        if p.top_k > 0 && p.top_k <= TOP_K_HEAP_MAX {
+            if let Some(best) = top_k_by_heap(logits.iter().enumerate().filter_map(as_cand), p.top_k) {
+                self.cands = best;
+                sorted = true;
+            }
+        } else if p.top_k > TOP_K_HEAP_MAX {
+            self.cands.extend(logits.iter().enumerate().filter_map(as_cand));
+            if p.top_k < self.cands.len() {
+                self.cands.select_nth_unstable_by(p.top_k - 1, better);
+                self.cands.truncate(p.top_k);
+                self.cands.sort_unstable_by(better);
+                sorted = true;
+            } else {
+                self.cands.clear(); // all fit: top-k is a no-op, rebuilt in id order below
+            }
         }
-        let l_max = if max == f32::INFINITY { 0.0 } else { max };
-        let inv_t = 1.0 / p.temperature as f64;
-        // Unnormalized probability of a candidate relative to the best: exp((l - l_max) / T) <= 1.
-        let weight = |l: f32| ((l as f64 - l_max as f64) * inv_t).exp();
-
-        // 5. Top-k (sorted best first afterwards).
-        let top_k_on = p.top_k > 0 && p.top_k < self.cands.len();
-        if top_k_on {
-            select_best(&mut self.cands, p.top_k);
-            self.cands.truncate(p.top_k);
-        }
-
-        // 6-7. Temperature + softmax. The total mass `z` is over the top-k survivors (or all
-        // candidates): top-p measures mass against it, before min-p removes anything.
+        // The total mass `z` of the top-k survivors (or of all candidates): top-p measures against
+        // it, before min-p removes anything.
         let top_p_on = p.top_p < 1.0;
-        let z: f64 = if top_p_on { self.cands.iter().map(|&(_, l)| weight(l)).sum() } else { 0.0 };
-
-        // 9 (early). Min-p keeps p >= min_p * p_max, i.e. weight >= min_p: a logit threshold. It
-        // keeps a prefix of the best-first order, as top-p does, so applying it before top-p
-        // gives the same set; doing it first lets top-p look at far fewer candidates.
-        if p.min_p > 0.0 {
-            let min_p = p.min_p as f64;
-            self.cands.retain(|&(_, l)| weight(l) >= min_p);
-            // The best candidate has weight 1 >= min_p, so `cands` is never emptied.
+        let mut z = 0.0f64;
+        if sorted {
+            if top_p_on {
+                z = self.cands.iter().map(|c| weight(c.1) as f64).sum();
+            }
+        } else {
+            // No top-k: the candidates are all tokens, in id order. With top-p on, a token whose
+            // weight is below tau = (1 - top_p) z / n can never be inside the top-p prefix: all
+            // such tokens together hold less than the (1 - top_p) z that the cut leaves out. So
+            // they are skipped right here, which on real logits is nearly the whole vocabulary.
+            // The test is on the same argument x = (l - l_max) / T that `weight` exponentiates,
+            // with a 1e-3 margin that the few-ulp error of exp_nonpos cannot cross: it only ever
+            // keeps more than needed, never fewer.
+            let mut min_x = f32::NEG_INFINITY;
+            if top_p_on {
+                z = if forced {
+                    logits.iter().filter(|&&v| v == f32::INFINITY).count() as f64
+                // weights all 1
+                } else {
+                    lane_sum(logits, |l| exp_nonpos((l - l_max) / t)) // -inf entries add 0
+                };
+                let tau = (1.0 - p.top_p as f64) * z / logits.len() as f64;
+                min_x = (tau.ln() - 1e-3) as f32;
+            }
+            self.cands.extend(logits.iter().enumerate().filter_map(as_cand).filter(|c| (c.1 - l_max) / t >= min_x));
         }
 
-        // 8. Top-p: the shortest best-first prefix whose mass reaches top_p * z.
+        // 9 (early). Min-p keeps p >= min_p * p_max, i.e. weight >= min_p. Like top-p it keeps a
+        // best-first prefix, so applying it before top-p gives the same intersection; doing it
+        // first leaves top-p far fewer candidates to look at. The best (weight 1) always stays.
+        if p.min_p > 0.0 {
+            let min_p = p.min_p;
+            self.cands.retain(|c| weight(c.1) >= min_p);
+        }
+
+        // 8. Top-p: keep the shortest best-first prefix whose mass reaches top_p * z. If the
+        // candidates left fall short (min-p removed the rest, or rounding), all of them stay.
         if top_p_on {
             let target = p.top_p as f64 * z;
-            let keep = if top_k_on {
-                // Already sorted.
-                prefix_reaching(&self.cands, target, &weight)
-            } else {
-                // Sort only as many as needed: select the best m, check whether they reach the
-                // target, otherwise grow m. Each round is O(n + m log m).
-                let mut m = 64;
-                loop {
-                    select_best(&mut self.cands, m);
-                    let sorted = m.min(self.cands.len());
-                    let found = prefix_reaching(&self.cands[..sorted], target, &weight);
-                    if found.is_some() || sorted == self.cands.len() {
-                        break found;
-                    }
-                    m *= 8;
+            if sorted {
+                let mut acc = 0.0f64;
+                if let Some(i) = self.cands.iter().position(|c| {
+                    acc += weight(c.1) as f64;
+                    acc >= target
+                }) {
+                    self.cands.truncate(i + 1);
                 }
-            };
-            // Falling short of the target can only be rounding (or min-p removed the rest):
-            // keep everything that is left.
-            if let Some(k) = keep {
-                self.cands.truncate(k.max(1));
+            } else {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&self.cands);
+                if let Some(b) = top_p_boundary(&mut self.scratch, target, weight) {
+                    // Keep everything up to and including the boundary, still in id order.
+                    self.cands.retain(|c| better(c, &b) != Ordering::Greater);
+                }
             }
         }
 
-        // 10. Renormalize and draw: one uniform number, scaled by the kept mass, walked along the
-        // cumulative weights (in candidate order, which is determined by the logits alone).
+        // 10. Renormalize and draw: the uniform number scaled by the kept mass, walked along the
+        // cumulative weights.
         self.weights.clear();
-        self.weights.extend(self.cands.iter().map(|&(_, l)| weight(l)));
-        let total: f64 = self.weights.iter().sum();
+        self.weights.extend(self.cands.iter().map(|c| weight(c.1)));
+        let total = lane_sum(&self.weights, |w| w);
         let r = u * total;
-        let mut acc = 0.0;
+        let mut acc = 0.0f64;
         for (i, &w) in self.weights.iter().enumerate() {
-            acc += w;
+            acc += w as f64;
             if r < acc {
                 return self.cands[i].0;
             }
         }
-        // Rounding left r at or past the final sum: take the last candidate with nonzero weight.
+        // Rounding left r at or past the running sum: take the last candidate with weight > 0
+        // (there is one: the best has weight 1).
         let last = self.weights.iter().rposition(|&w| w > 0.0).unwrap_or(0);
         self.cands[last].0
     }
-}
-
-/// Length of the shortest prefix of best-first `cands` whose weights sum to at least `target`, or
-/// `None` if the whole slice falls short.
-fn prefix_reaching(cands: &[Cand], target: f64, weight: &impl Fn(f32) -> f64) -> Option<usize> {
-    let mut acc = 0.0;
-    for (i, &(_, l)) in cands.iter().enumerate() {
-        acc += weight(l);
-        if acc >= target {
-            return Some(i + 1);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -571,6 +746,26 @@ mod tests {
             let x = r.next_f64();
             assert!((0.0..1.0).contains(&x));
         }
+    }
+
+    #[test]
+    fn exp_nonpos_is_accurate_and_total() {
+        assert_eq!(exp_nonpos(0.0), 1.0);
+        assert_eq!(exp_nonpos(-0.0), 1.0);
+        assert_eq!(exp_nonpos(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_nonpos(f32::NAN), 0.0);
+        assert_eq!(exp_nonpos(-88.0), 0.0);
+        assert_eq!(exp_nonpos(-1e30), 0.0);
+        // Relative error against f64 exp over the whole range, densely.
+        let mut worst = 0.0f64;
+        let mut x = -87.0f32;
+        while x <= 0.0 {
+            let got = exp_nonpos(x) as f64;
+            let want = (x as f64).exp();
+            worst = worst.max(((got - want) / want).abs());
+            x += 0.000_37;
+        }
+        assert!(worst < 4e-7, "max relative error {worst}");
     }
 
     #[test]
@@ -675,9 +870,30 @@ mod tests {
         let c = histogram(SamplingParams { top_k: 3, ..params(1.0) }, &logits, 3000);
         assert_eq!((c[0], c[2], c[4]), (0, 0, 0));
         assert!(c[1] > 0 && c[3] > 0 && c[5] > 0);
-        // top_k >= vocab is the same as off.
+        // top_k >= vocab is the same as off: the very same tokens for the same seed.
         let c = histogram(SamplingParams { top_k: 100, ..params(1.0) }, &logits, 3000);
         assert!(c.iter().all(|&x| x > 0));
+        let tokens = |p: SamplingParams| {
+            let mut s = Sampler::new(p).unwrap();
+            (0..200).map(|_| s.sample(&mut logits.clone(), &[]).token).collect::<Vec<_>>()
+        };
+        assert_eq!(tokens(SamplingParams { top_k: 6, ..params(1.0) }), tokens(params(1.0)));
+        assert_eq!(tokens(SamplingParams { top_k: 10_000, ..params(1.0) }), tokens(params(1.0)));
+    }
+
+    #[test]
+    fn top_k_heap_and_selection_paths_agree() {
+        // k = 5000 takes the selection path, k = 4096 the heap path; compare each against a full
+        // sort, with many tied logits to exercise the id tie-break.
+        let n = 20_000;
+        let logits: Vec<f32> = (0..n).map(|i| ((i as u64 * 2654435761) % 997) as f32 / 50.0).collect();
+        let mut all: Vec<Cand> = logits.iter().enumerate().map(|(i, &v)| (i as u32, v)).collect();
+        all.sort_unstable_by(better);
+        for k in [1, 40, TOP_K_HEAP_MAX, TOP_K_HEAP_MAX + 1, 5000] {
+            let mut s = Sampler::new(SamplingParams { top_k: k, ..params(1.0) }).unwrap();
+            s.sample(&mut logits.clone(), &[]);
+            assert_eq!(s.cands, all[..k], "k = {k}");
+        }
     }
 
     #[test]
@@ -703,7 +919,7 @@ mod tests {
         // Reference: full sort.
         let mut all: Vec<Cand> = logits.iter().enumerate().map(|(i, &v)| (i as u32, v)).collect();
         all.sort_unstable_by(better);
-        let w: Vec<f64> = all.iter().map(|&(_, l)| (l as f64 - all[0].1 as f64).exp()).collect();
+        let w: Vec<f64> = all.iter().map(|&(_, l)| exp_nonpos(l - all[0].1) as f64).collect();
         let z: f64 = w.iter().sum();
         let mut acc = 0.0;
         let keep = w
@@ -714,7 +930,7 @@ mod tests {
             })
             .unwrap()
             + 1;
-        assert!(keep > 64 * 8, "test must exercise several growth rounds, keep = {keep}");
+        assert!(keep > 1000, "test must exercise several selection rounds, keep = {keep}");
         let allowed: std::collections::HashSet<u32> = all[..keep].iter().map(|c| c.0).collect();
 
         let mut s = Sampler::new(SamplingParams { top_p, ..params(1.0) }).unwrap();

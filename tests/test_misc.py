@@ -50,3 +50,26 @@ def test_command_line(smollm2_path):
     bad = subprocess.run([sys.executable, "-m", "lanner", "--model", "/nonexistent.gguf", "hi"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "cannot open" in bad.stderr
+
+
+def test_tokenizer_json_beside_the_model_wins(tmp_path):
+    """A tokenizer.json next to the GGUF file replaces the GGUF vocabulary."""
+    from tiny_model import write_tiny
+
+    p = write_tiny(tmp_path / "model.gguf")
+    vocab = {"[UNK]": 0, "a": 1, "b": 2, "c": 3, "d": 4, "hello": 5, "x": 6, "world": 7}
+    (tmp_path / "tokenizer.json").write_text(json.dumps({
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+        "pre_tokenizer": {"type": "Whitespace"}, "post_processor": None, "decoder": None,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+    }))
+    eng = lanner.Engine(p, threads=1)
+    assert eng.tokenize("hello world zzz", add_special=False) == [5, 7, 0]
+    assert eng.detokenize([5]) == "hello"
+    (tmp_path / "tokenizer.json").write_text("{ not json")
+    try:
+        lanner.Engine(p, threads=1)
+    except lanner.ModelError as e:
+        assert "tokenizer" in str(e)
+    else:
+        raise AssertionError("a broken tokenizer.json must be a ModelError")
