@@ -73,3 +73,18 @@ def test_tokenizer_json_beside_the_model_wins(tmp_path):
         assert "tokenizer" in str(e)
     else:
         raise AssertionError("a broken tokenizer.json must be a ModelError")
+
+
+def test_threads_none_follows_affinity(tmp_path):
+    """threads=None counts the cores this process may use (its affinity mask), not the host's."""
+    if not hasattr(os, "sched_setaffinity"):
+        import pytest
+
+        pytest.skip("no sched_setaffinity on this platform")
+    from tiny_model import write_tiny
+
+    p = write_tiny(tmp_path / "t.gguf")
+    code = "import os, sys, lanner; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); " \
+           "print(lanner.Engine(sys.argv[1]).info['threads'])"
+    out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

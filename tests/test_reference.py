@@ -3,7 +3,7 @@ with the `gguf` package, plain float32 transformer) at every position of several
 
 Tolerance and why: both compute in float32 from the same dequantized weights; they differ only in
 summation order (blocked dot products, f64 vs f32 accumulations), which after 24-30 layers moves
-logits by ~1e-5..1e-4 of their spread. We require max |diff| <= 2e-3 x std(reference logits) at
+logits by ~1e-5 of their spread (measured: <= 2.2e-5). We require max |diff| <= 5e-4 x std(reference logits) at
 every position (a wrong op gives differences of order 1) and the same arg-max wherever the
 reference's top-2 margin exceeds that tolerance.
 """
@@ -31,7 +31,7 @@ def _check(eng, ref, ids):
     assert ours.shape == theirs.shape
     for pos in range(len(ids)):
         a, b = ours[pos], theirs[pos]
-        tol = 2e-3 * float(np.std(b))
+        tol = 5e-4 * float(np.std(b))
         err = float(np.max(np.abs(a - b)))
         assert err <= tol, f"position {pos}: max|diff| {err:.3g} > {tol:.3g}"
         top2 = np.sort(b)[-2:]
