@@ -78,3 +78,35 @@ def test_tiny_random_models(tmp_path, arch, qtype):
     rng = np.random.default_rng(0)
     ids = [int(i) for i in rng.integers(3, eng.vocab_size, size=37)]
     _check(eng, ref, ids)
+
+
+TIER_SCRIPT = """
+import sys, numpy as np, lanner
+eng = lanner.Engine(sys.argv[1], threads=2, context_length=512)
+assert lanner.cpu_info()["tier"] == sys.argv[3], (lanner.cpu_info(), sys.argv[3])
+np.save(sys.argv[2], eng.session().feed(eng.tokenize(PROMPT), logits="all"))
+"""
+
+
+def test_every_cpu_tier_matches_reference(smollm2, smollm2_ref, tmp_path):
+    """The same model-level check with LANNER_CPU capping the kernel tier at each tier the
+    machine has (scalar references included)."""
+    import os
+    import subprocess
+    import sys
+
+    order = ["scalar", "avx2", "avx512", "avx512vnni"] if lanner.cpu_info()["arch"] == "x86_64" else ["scalar", "neon", "neon-dotprod"]
+    top = lanner.cpu_info()["detected_tier"]
+    tiers = order[: order.index(top) + 1] if top in order else ["scalar"]
+    prompt = PROMPTS[1]
+    ids = smollm2.tokenize(prompt)
+    ref = smollm2_ref.forward(ids)
+    for tier in tiers:
+        out = tmp_path / f"{tier}.npy"
+        env = dict(os.environ, LANNER_CPU=tier)
+        script = TIER_SCRIPT.replace("PROMPT", repr(prompt))
+        subprocess.run([sys.executable, "-c", script, str(smollm2.info["path"]), str(out), tier], env=env, check=True)
+        ours = np.load(out)
+        err = np.abs(ours - ref).max(axis=1) / ref.std(axis=1)
+        assert err.max() <= 5e-4, f"tier {tier}: max|diff|/std {err.max():.3g}"
+        assert (ours.argmax(1) == ref.argmax(1)).all(), f"tier {tier}"

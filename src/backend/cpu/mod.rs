@@ -5,6 +5,8 @@
 //! plug in.
 
 pub mod features;
+pub mod reference;
+pub mod table;
 
 use super::{AttnSeq, AttnShape, Backend, RopeParams, RopeStyle};
 use crate::kv::KvPool;
@@ -15,6 +17,7 @@ use rayon::prelude::*;
 pub struct CpuBackend {
     pool: rayon::ThreadPool,
     threads: usize,
+    k: &'static table::Kernels,
 }
 
 /// A raw pointer that may cross threads; each task writes a disjoint part of the buffer.
@@ -31,28 +34,8 @@ impl CpuBackend {
             .thread_name(|i| format!("lanner-cpu-{i}"))
             .build()
             .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
-        Ok(CpuBackend { pool, threads })
+        Ok(CpuBackend { pool, threads, k: table::kernels() })
     }
-}
-
-/// f32 dot product written so the compiler vectorizes it (8 independent accumulators).
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 /// y += a * x
@@ -65,7 +48,7 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        format!("cpu ({} threads, portable Rust ops)", self.threads)
+        format!("cpu ({} threads, tier {}, dot_f32 = {})", self.threads, self.k.tier.name(), self.k.dot_f32_name)
     }
 
     fn threads(&self) -> usize {
@@ -80,6 +63,7 @@ impl Backend for CpuBackend {
         let chunk = (rows / (self.threads * 8)).clamp(8, 256);
         let n_chunks = rows.div_ceil(chunk);
         let out_ptr = SendPtr(out.as_mut_ptr());
+        let dot = self.k.dot_f32;
         self.pool.install(|| {
             (0..n_chunks).into_par_iter().for_each_init(
                 || vec![0f32; cols],
@@ -167,6 +151,7 @@ impl Backend for CpuBackend {
             .flat_map(|(si, sq)| (0..sq.n_tokens).flat_map(move |i| (0..s.n_head).map(move |h| (si, i, h))))
             .collect();
         let out_ptr = SendPtr(out.as_mut_ptr());
+        let dot = self.k.dot_f32;
         self.pool.install(|| {
             tasks.par_iter().for_each_init(
                 || (Vec::<f32>::new(), vec![0f32; hd]),

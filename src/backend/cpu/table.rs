@@ -1,0 +1,137 @@
+//! The kernel table: one function pointer per operation, filled in tiers. Every entry starts as
+//! the scalar Rust reference; each ISA tier the CPU has (and `LANNER_CPU` allows) overwrites the
+//! entries it implements. The hot loops only ever call through the table.
+
+use super::features::{cpu_info, Tier};
+use super::reference;
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    pub tier: Tier,
+    /// sum(a[i] * b[i]); a.len() == b.len().
+    pub dot_f32: fn(&[f32], &[f32]) -> f32,
+    pub dot_f32_name: &'static str,
+}
+
+impl Kernels {
+    /// The table for `tier` (which must not exceed what the CPU supports).
+    pub fn for_tier(tier: Tier) -> Kernels {
+        let mut k = Kernels { tier, dot_f32: reference::dot_f32, dot_f32_name: "dot_f32_scalar" };
+        #[cfg(all(lanner_asm, target_arch = "x86_64"))]
+        x86::fill(&mut k, tier);
+        k
+    }
+}
+
+/// The table in use: the detected tier, capped by `LANNER_CPU`.
+pub fn kernels() -> &'static Kernels {
+    static K: OnceLock<Kernels> = OnceLock::new();
+    K.get_or_init(|| {
+        let k = Kernels::for_tier(cpu_info().tier);
+        log::debug!("cpu kernels: tier {}, dot_f32 = {}", k.tier.name(), k.dot_f32_name);
+        k
+    })
+}
+
+/// Every tier this machine can run, lowest first (for the checkasm harness and benchmarks).
+pub fn available_tiers() -> Vec<Tier> {
+    let top = cpu_info().detected;
+    [Tier::Scalar, Tier::Avx2, Tier::Avx512, Tier::Avx512Vnni, Tier::Neon, Tier::NeonDotprod]
+        .into_iter()
+        .filter(|&t| t <= top && same_family(t, top))
+        .collect()
+}
+
+fn same_family(t: Tier, top: Tier) -> bool {
+    let arm = |x: Tier| matches!(x, Tier::Neon | Tier::NeonDotprod);
+    t == Tier::Scalar || arm(t) == arm(top)
+}
+
+#[cfg(all(lanner_asm, target_arch = "x86_64"))]
+mod x86 {
+    use super::{Kernels, Tier};
+
+    extern "C" {
+        fn lanner_dot_f32_avx2(a: *const f32, b: *const f32, n: usize) -> f32;
+        fn lanner_dot_f32_avx512(a: *const f32, b: *const f32, n: usize) -> f32;
+    }
+
+    fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        // SAFETY: the table only holds this entry when the CPU and OS support AVX2 + FMA; the
+        // kernel reads exactly n floats from each pointer.
+        unsafe { lanner_dot_f32_avx2(a.as_ptr(), b.as_ptr(), n) }
+    }
+
+    fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        // SAFETY: as above, for AVX-512F (masked loads never read past n).
+        unsafe { lanner_dot_f32_avx512(a.as_ptr(), b.as_ptr(), n) }
+    }
+
+    pub fn fill(k: &mut Kernels, tier: Tier) {
+        if tier < Tier::Avx2 || tier > Tier::Avx512Vnni {
+            return;
+        }
+        k.dot_f32 = dot_f32_avx2;
+        k.dot_f32_name = "dot_f32_avx2";
+        if tier < Tier::Avx512 {
+            return;
+        }
+        k.dot_f32 = dot_f32_avx512;
+        k.dot_f32_name = "dot_f32_avx512";
+    }
+}
+
+#[cfg(test)]
+mod checkasm {
+    //! checkasm-style harness: every kernel of every tier this machine has, against the scalar
+    //! reference, on seeded random inputs with odd lengths and unaligned starts.
+
+    use super::*;
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn f32(&mut self) -> f32 {
+            (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        }
+    }
+
+    const LENGTHS: &[usize] = &[0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 576, 1023, 1025, 4864];
+
+    #[test]
+    fn dot_f32_every_tier() {
+        let seed = std::env::var("CHECKASM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_u64);
+        let mut rng = Rng(seed | 1);
+        let tiers = available_tiers();
+        for &tier in &tiers {
+            let k = Kernels::for_tier(tier);
+            for &n in LENGTHS {
+                for off in [0usize, 1, 3] {
+                    // unaligned starts: slices begin `off` floats into the buffers
+                    let a: Vec<f32> = (0..n + off).map(|_| rng.f32()).collect();
+                    let b: Vec<f32> = (0..n + off).map(|_| rng.f32()).collect();
+                    let (a, b) = (&a[off..], &b[off..]);
+                    let want = reference::dot_f32(a, b);
+                    let got = (k.dot_f32)(a, b);
+                    let mag: f32 = a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum();
+                    let tol = 1e-6 * mag + 1e-30;
+                    assert!(
+                        (want - got).abs() <= tol,
+                        "{} (tier {}) n={n} off={off}: {got} vs reference {want} (seed {seed:#x})",
+                        k.dot_f32_name,
+                        tier.name()
+                    );
+                }
+            }
+        }
+        eprintln!("checkasm dot_f32: tiers {:?}", tiers.iter().map(|t| t.name()).collect::<Vec<_>>());
+    }
+}
