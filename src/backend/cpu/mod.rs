@@ -64,12 +64,19 @@ impl Backend for CpuBackend {
         let n_chunks = rows.div_ceil(chunk);
         let out_ptr = SendPtr(out.as_mut_ptr());
         let dot = self.k.dot_f32;
+        // one token (decode): a fused row kernel reads each weight byte once, if the tier has one
+        let fused = if n == 1 { self.k.dot_row(w.ty) } else { None };
         self.pool.install(|| {
             (0..n_chunks).into_par_iter().for_each_init(
                 || vec![0f32; cols],
                 |buf, c| {
                     let op = out_ptr;
                     for r in c * chunk..((c + 1) * chunk).min(rows) {
+                        if let Some(f) = fused {
+                            // SAFETY: as below
+                            unsafe { *op.0.add(r) = f(w.row(r), x) };
+                            continue;
+                        }
                         quant::dequantize_row(w.ty, w.row(r), buf);
                         for t in 0..n {
                             let v = dot(buf, &x[t * cols..(t + 1) * cols]);

@@ -12,12 +12,27 @@ pub struct Kernels {
     /// sum(a[i] * b[i]); a.len() == b.len().
     pub dot_f32: fn(&[f32], &[f32]) -> f32,
     pub dot_f32_name: &'static str,
+    /// Fused dot of one quantized weight row with f32 activations, per weight type (index =
+    /// position in `quant::ALL_TYPES`). `None`: the backend dequantizes the row (scalar
+    /// reference) and calls `dot_f32` — the reference composition every entry starts from.
+    pub dot_row_f32: [Option<(fn(&[u8], &[f32]) -> f32, &'static str)>; 15],
+}
+
+impl Kernels {
+    pub fn dot_row(&self, t: crate::quant::GgmlType) -> Option<fn(&[u8], &[f32]) -> f32> {
+        self.dot_row_f32[type_index(t)].map(|(f, _)| f)
+    }
+}
+
+pub fn type_index(t: crate::quant::GgmlType) -> usize {
+    crate::quant::ALL_TYPES.iter().position(|&x| x == t).unwrap()
 }
 
 impl Kernels {
     /// The table for `tier` (which must not exceed what the CPU supports).
     pub fn for_tier(tier: Tier) -> Kernels {
-        let mut k = Kernels { tier, dot_f32: reference::dot_f32, dot_f32_name: "dot_f32_scalar" };
+        let mut k =
+            Kernels { tier, dot_f32: reference::dot_f32, dot_f32_name: "dot_f32_scalar", dot_row_f32: [None; 15] };
         #[cfg(all(lanner_asm, target_arch = "x86_64"))]
         x86::fill(&mut k, tier);
         k
@@ -52,10 +67,29 @@ fn same_family(t: Tier, top: Tier) -> bool {
 mod x86 {
     use super::{Kernels, Tier};
 
+    use super::type_index;
+    use crate::quant::GgmlType;
+
     extern "C" {
         fn lanner_dot_f32_avx2(a: *const f32, b: *const f32, n: usize) -> f32;
         fn lanner_dot_f32_avx512(a: *const f32, b: *const f32, n: usize) -> f32;
+        fn lanner_dot_q8_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_dot_q4_1_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
     }
+
+    /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
+    macro_rules! row_kernel {
+        ($name:ident, $asm:ident, $bytes:expr) => {
+            fn $name(w: &[u8], x: &[f32]) -> f32 {
+                let nb = x.len() / 32;
+                assert!(x.len() % 32 == 0 && w.len() == nb * $bytes, "row kernel: length mismatch");
+                // SAFETY: tier checked when the table was filled; exactly nb blocks are read.
+                unsafe { $asm(w.as_ptr(), x.as_ptr(), nb) }
+            }
+        };
+    }
+    row_kernel!(dot_q8_0_f32_avx512, lanner_dot_q8_0_f32_avx512, 34);
+    row_kernel!(dot_q4_1_f32_avx512, lanner_dot_q4_1_f32_avx512, 20);
 
     fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
@@ -81,6 +115,8 @@ mod x86 {
         }
         k.dot_f32 = dot_f32_avx512;
         k.dot_f32_name = "dot_f32_avx512";
+        k.dot_row_f32[type_index(GgmlType::Q8_0)] = Some((dot_q8_0_f32_avx512, "dot_q8_0_f32_avx512"));
+        k.dot_row_f32[type_index(GgmlType::Q4_1)] = Some((dot_q4_1_f32_avx512, "dot_q4_1_f32_avx512"));
     }
 }
 
@@ -133,5 +169,46 @@ mod checkasm {
             }
         }
         eprintln!("checkasm dot_f32: tiers {:?}", tiers.iter().map(|t| t.name()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn dot_row_f32_every_tier_and_type() {
+        use crate::quant::{self, GgmlType, ALL_TYPES};
+        let seed = std::env::var("CHECKASM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xB10C_u64);
+        let mut rng = Rng(seed | 1);
+        let mut checked = 0;
+        for &tier in &available_tiers() {
+            let k = Kernels::for_tier(tier);
+            for t in ALL_TYPES {
+                let Some((f, name)) = k.dot_row_f32[type_index(t)] else { continue };
+                for nb in [1usize, 2, 3, 7, 18, 48] {
+                    let n = nb * t.block_size();
+                    for off in [0usize, 1, 3] {
+                        let src: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+                        // weights at an unaligned byte offset, guard bytes around them
+                        let rb = t.row_bytes(n).unwrap();
+                        let mut buf = vec![0xA5u8; rb + off + 16];
+                        quant::quantize_row(t, &src, &mut buf[off..off + rb]);
+                        let xs: Vec<f32> = (0..n + off).map(|_| rng.f32()).collect();
+                        let (w, x) = (&buf[off..off + rb], &xs[off..]);
+                        let want = quant::dot_f32(t, w, x);
+                        let got = f(w, x);
+                        let mut deq = vec![0f32; n];
+                        quant::dequantize_row(t, w, &mut deq);
+                        let mag: f32 = deq.iter().zip(x).map(|(a, b)| (a * b).abs()).sum();
+                        assert!(
+                            (want - got).abs() <= 2e-6 * mag + 1e-30,
+                            "{name} (tier {}) {} blocks off={off}: {got} vs reference {want} (seed {seed:#x})",
+                            tier.name(),
+                            nb
+                        );
+                        assert!(buf[..off].iter().chain(&buf[off + rb..]).all(|&b| b == 0xA5), "guard bytes changed");
+                        checked += 1;
+                    }
+                }
+                let _ = GgmlType::F32;
+            }
+        }
+        eprintln!("checkasm dot_row_f32: {checked} cases");
     }
 }
