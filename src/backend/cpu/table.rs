@@ -75,6 +75,8 @@ mod x86 {
         fn lanner_dot_f32_avx512(a: *const f32, b: *const f32, n: usize) -> f32;
         fn lanner_dot_q8_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q4_1_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_dot_q4_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_dot_q5_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
     }
 
     /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
@@ -90,6 +92,8 @@ mod x86 {
     }
     row_kernel!(dot_q8_0_f32_avx512, lanner_dot_q8_0_f32_avx512, 34);
     row_kernel!(dot_q4_1_f32_avx512, lanner_dot_q4_1_f32_avx512, 20);
+    row_kernel!(dot_q4_0_f32_avx512, lanner_dot_q4_0_f32_avx512, 18);
+    row_kernel!(dot_q5_0_f32_avx512, lanner_dot_q5_0_f32_avx512, 22);
 
     fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
@@ -117,6 +121,8 @@ mod x86 {
         k.dot_f32_name = "dot_f32_avx512";
         k.dot_row_f32[type_index(GgmlType::Q8_0)] = Some((dot_q8_0_f32_avx512, "dot_q8_0_f32_avx512"));
         k.dot_row_f32[type_index(GgmlType::Q4_1)] = Some((dot_q4_1_f32_avx512, "dot_q4_1_f32_avx512"));
+        k.dot_row_f32[type_index(GgmlType::Q4_0)] = Some((dot_q4_0_f32_avx512, "dot_q4_0_f32_avx512"));
+        k.dot_row_f32[type_index(GgmlType::Q5_0)] = Some((dot_q5_0_f32_avx512, "dot_q5_0_f32_avx512"));
     }
 }
 
