@@ -192,4 +192,90 @@ lanner_dot_q5_0_f32_avx512:
         ret
         .size   lanner_dot_q5_0_f32_avx512, .-lanner_dot_q5_0_f32_avx512
 
+// Q6_K super-block (256 values, 210 bytes): ql[128] | qh[64] | scales[16] i8 | d f16.
+// In half h (128 values: ql + 64h, qh + 128 + 32h, scales + 192 + 8h) element l (0..32):
+//   y[l]    = d sc[l/16]     ((ql[l]    & 15) | ((qh[l]      & 3) << 4)) - 32)
+//   y[l+32] = d sc[l/16 + 2] ((ql[l+32] & 15) | ((qh[l] >> 2 & 3) << 4)) - 32)
+//   y[l+64] = d sc[l/16 + 4] ((ql[l]    >> 4) | ((qh[l] >> 4 & 3) << 4)) - 32)
+//   y[l+96] = d sc[l/16 + 6] ((ql[l+32] >> 4) | ((qh[l] >> 6 & 3) << 4)) - 32)
+// One Q6GROUP handles 16 values of l for all four lines: zmm8 += sc * (q . x).
+// Constants: zmm20 = 15, zmm21 = 3, zmm22 = 32.
+.macro  Q6LINE  q, xoff, scoff
+        vpsubd  \q, \q, zmm22                   // q - 32
+        vcvtdq2ps \q, \q
+        vmulps  \q, \q, [rsi + \xoff]           // (q - 32) * x
+        movsx   eax, byte ptr [rdi + \scoff]    // sub-block scale (i8)
+        vcvtsi2ss xmm9, xmm9, eax
+        vbroadcastss zmm9, xmm9
+        vfmadd231ps zmm8, \q, zmm9              // block acc += sc * (q . x)
+.endm
+.macro  Q6GROUP qloff, qhoff, scoff, xoff
+        vpmovzxbd zmm1, [rdi + \qloff]          // A = ql[l]
+        vpmovzxbd zmm2, [rdi + \qloff + 32]     // B = ql[l + 32]
+        vpmovzxbd zmm3, [rdi + \qhoff]          // H = qh[l]
+        vpandd  zmm4, zmm1, zmm20               // line 1: A & 15 | (H & 3) << 4
+        vpandd  zmm5, zmm3, zmm21
+        vpslld  zmm5, zmm5, 4
+        vpord   zmm4, zmm4, zmm5
+        Q6LINE  zmm4, \xoff, \scoff
+        vpandd  zmm4, zmm2, zmm20               // line 2: B & 15 | (H >> 2 & 3) << 4
+        vpsrld  zmm5, zmm3, 2
+        vpandd  zmm5, zmm5, zmm21
+        vpslld  zmm5, zmm5, 4
+        vpord   zmm4, zmm4, zmm5
+        Q6LINE  zmm4, \xoff + 128, \scoff + 2
+        vpsrld  zmm4, zmm1, 4                   // line 3: A >> 4 | (H >> 4 & 3) << 4
+        vpsrld  zmm5, zmm3, 4
+        vpandd  zmm5, zmm5, zmm21
+        vpslld  zmm5, zmm5, 4
+        vpord   zmm4, zmm4, zmm5
+        Q6LINE  zmm4, \xoff + 256, \scoff + 4
+        vpsrld  zmm4, zmm2, 4                   // line 4: B >> 4 | (H >> 6) << 4
+        vpsrld  zmm5, zmm3, 6
+        vpslld  zmm5, zmm5, 4
+        vpord   zmm4, zmm4, zmm5
+        Q6LINE  zmm4, \xoff + 384, \scoff + 6
+.endm
+
+        .globl  lanner_dot_q6_k_f32_avx512
+        .type   lanner_dot_q6_k_f32_avx512, @function
+        .p2align 5
+lanner_dot_q6_k_f32_avx512:
+        vxorps  zmm0, zmm0, zmm0
+        mov     eax, 15
+        vpbroadcastd zmm20, eax
+        mov     eax, 3
+        vpbroadcastd zmm21, eax
+        mov     eax, 32
+        vpbroadcastd zmm22, eax
+        test    rdx, rdx
+        jz      .Lq6_reduce
+.Lq6_loop:
+        vxorps  zmm8, zmm8, zmm8                // this super-block's sum of sc * (q . x)
+        Q6GROUP 0,  128, 192, 0                 // half 0, l = 0..16
+        Q6GROUP 16, 144, 193, 64                // half 0, l = 16..32
+        Q6GROUP 64, 160, 200, 512               // half 1, l = 0..16
+        Q6GROUP 80, 176, 201, 576               // half 1, l = 16..32
+        movzx   eax, word ptr [rdi + 208]       // d
+        vmovd   xmm9, eax
+        vcvtph2ps xmm9, xmm9
+        vbroadcastss zmm9, xmm9
+        vfmadd231ps zmm0, zmm8, zmm9            // acc += d * block sum
+        add     rdi, 210
+        add     rsi, 1024
+        dec     rdx
+        jnz     .Lq6_loop
+.Lq6_reduce:
+        vextractf64x4 ymm1, zmm0, 1
+        vaddps  ymm0, ymm0, ymm1
+        vextractf128 xmm1, ymm0, 1
+        vaddps  xmm0, xmm0, xmm1
+        vmovhlps xmm1, xmm1, xmm0
+        vaddps  xmm0, xmm0, xmm1
+        vmovshdup xmm1, xmm0
+        vaddss  xmm0, xmm0, xmm1
+        vzeroupper
+        ret
+        .size   lanner_dot_q6_k_f32_avx512, .-lanner_dot_q6_k_f32_avx512
+
         .section .note.GNU-stack,"",@progbits

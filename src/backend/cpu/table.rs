@@ -77,23 +77,25 @@ mod x86 {
         fn lanner_dot_q4_1_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q4_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q5_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_dot_q6_k_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
     }
 
     /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
     macro_rules! row_kernel {
-        ($name:ident, $asm:ident, $bytes:expr) => {
+        ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
             fn $name(w: &[u8], x: &[f32]) -> f32 {
-                let nb = x.len() / 32;
-                assert!(x.len() % 32 == 0 && w.len() == nb * $bytes, "row kernel: length mismatch");
+                let nb = x.len() / $elems;
+                assert!(x.len() % $elems == 0 && w.len() == nb * $bytes, "row kernel: length mismatch");
                 // SAFETY: tier checked when the table was filled; exactly nb blocks are read.
                 unsafe { $asm(w.as_ptr(), x.as_ptr(), nb) }
             }
         };
     }
-    row_kernel!(dot_q8_0_f32_avx512, lanner_dot_q8_0_f32_avx512, 34);
-    row_kernel!(dot_q4_1_f32_avx512, lanner_dot_q4_1_f32_avx512, 20);
-    row_kernel!(dot_q4_0_f32_avx512, lanner_dot_q4_0_f32_avx512, 18);
-    row_kernel!(dot_q5_0_f32_avx512, lanner_dot_q5_0_f32_avx512, 22);
+    row_kernel!(dot_q8_0_f32_avx512, lanner_dot_q8_0_f32_avx512, 32, 34);
+    row_kernel!(dot_q4_1_f32_avx512, lanner_dot_q4_1_f32_avx512, 32, 20);
+    row_kernel!(dot_q4_0_f32_avx512, lanner_dot_q4_0_f32_avx512, 32, 18);
+    row_kernel!(dot_q5_0_f32_avx512, lanner_dot_q5_0_f32_avx512, 32, 22);
+    row_kernel!(dot_q6_k_f32_avx512, lanner_dot_q6_k_f32_avx512, 256, 210);
 
     fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
@@ -123,6 +125,7 @@ mod x86 {
         k.dot_row_f32[type_index(GgmlType::Q4_1)] = Some((dot_q4_1_f32_avx512, "dot_q4_1_f32_avx512"));
         k.dot_row_f32[type_index(GgmlType::Q4_0)] = Some((dot_q4_0_f32_avx512, "dot_q4_0_f32_avx512"));
         k.dot_row_f32[type_index(GgmlType::Q5_0)] = Some((dot_q5_0_f32_avx512, "dot_q5_0_f32_avx512"));
+        k.dot_row_f32[type_index(GgmlType::Q6_K)] = Some((dot_q6_k_f32_avx512, "dot_q6_k_f32_avx512"));
     }
 }
 
