@@ -270,7 +270,7 @@ impl Engine {
             ("threads", InfoValue::Int(self.backend.threads() as i64)),
             ("backend", InfoValue::Str(self.backend.describe())),
             ("cpu_tier", InfoValue::Str(cpu.tier.name().to_string())),
-            ("cpu_kernels", InfoValue::Str(features::KERNELS.to_string())),
+            ("cpu_kernels", InfoValue::Str(crate::backend::cpu::table::kernels_summary())),
             ("cpu_features", InfoValue::List(cpu.features.iter().map(|s| s.to_string()).collect())),
             ("kv_cache_tokens", InfoValue::Int(self.pool.capacity_tokens() as i64)),
             ("kv_block_size", InfoValue::Int(self.pool.block_size as i64)),

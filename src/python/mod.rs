@@ -18,7 +18,7 @@ fn cpu_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("features", info.features.clone())?;
     d.set_item("detected_tier", info.detected.name())?;
     d.set_item("tier", info.tier.name())?;
-    d.set_item("kernels", features::KERNELS)?;
+    d.set_item("kernels", crate::backend::cpu::table::kernels_summary())?;
     d.set_item("threads_available", features::available_threads())?;
     Ok(d)
 }

@@ -5,10 +5,6 @@
 
 use std::sync::OnceLock;
 
-/// What actually runs today, whatever the tier: reported beside the tier so nobody mistakes the
-/// detected tier for assembly kernels in use.
-pub const KERNELS: &str = "portable Rust (compiler-vectorized for the build target; no assembly kernels yet)";
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Tier {
     Scalar,

@@ -49,6 +49,18 @@ pub fn kernels() -> &'static Kernels {
     })
 }
 
+/// The kernels in use, in words (for `Engine.info` and `cpu_info()`): the tier alone does not say
+/// which operations have assembly behind them yet.
+pub fn kernels_summary() -> String {
+    let k = kernels();
+    let rows: Vec<&str> = k.dot_row_f32.iter().flatten().map(|(_, n)| *n).collect();
+    format!(
+        "{}; fused row x f32: {}; everything else: scalar Rust references",
+        k.dot_f32_name,
+        if rows.is_empty() { "none".to_string() } else { rows.join(", ") }
+    )
+}
+
 /// Every tier this machine can run, lowest first (for the checkasm harness and benchmarks).
 pub fn available_tiers() -> Vec<Tier> {
     let top = cpu_info().detected;
