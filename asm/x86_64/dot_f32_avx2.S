@@ -6,6 +6,7 @@
 // Scalar reference: crate::backend::cpu::reference::dot_f32 (sum of a[i] * b[i]).
 // No alignment required. Registers: rdi = a, rsi = b, rdx = n, rax = i, rcx = n rounded down.
 
+#include "macros.inc"
         .intel_syntax noprefix
         .text
 
@@ -47,12 +48,7 @@ lanner_dot_f32_avx2:
         vaddps  ymm0, ymm0, ymm1
         vaddps  ymm2, ymm2, ymm3
         vaddps  ymm0, ymm0, ymm2
-        vextractf128 xmm1, ymm0, 1
-        vaddps  xmm0, xmm0, xmm1                // 4 lanes
-        vmovhlps xmm1, xmm1, xmm0
-        vaddps  xmm0, xmm0, xmm1                // 2 lanes
-        vmovshdup xmm1, xmm0
-        vaddss  xmm0, xmm0, xmm1                // 1 lane
+        HSUM_YMM0
 .Lavx2_tail:                                    // last n % 8 elements, one at a time
         cmp     rax, rdx
         jae     .Lavx2_done
@@ -112,14 +108,7 @@ lanner_dot_f32_avx512:
         vaddps  zmm0, zmm0, zmm1
         vaddps  zmm2, zmm2, zmm3
         vaddps  zmm0, zmm0, zmm2
-        vextractf64x4 ymm1, zmm0, 1
-        vaddps  ymm0, ymm0, ymm1                // 8 lanes
-        vextractf128 xmm1, ymm0, 1
-        vaddps  xmm0, xmm0, xmm1                // 4 lanes
-        vmovhlps xmm1, xmm1, xmm0
-        vaddps  xmm0, xmm0, xmm1
-        vmovshdup xmm1, xmm0
-        vaddss  xmm0, xmm0, xmm1
+        HSUM_ZMM0
         vzeroupper
         ret
         .size   lanner_dot_f32_avx512, .-lanner_dot_f32_avx512

@@ -9,6 +9,7 @@
 // Registers: rdi = w (advances one block per iteration), rsi = x (advances 32 floats),
 //            rdx = blocks left, zmm0 = sum of d * (q . x), zmm5 = sum of m * sum(x) (Q4_1).
 
+#include "macros.inc"
         .intel_syntax noprefix
         .text
 
@@ -37,14 +38,7 @@ lanner_dot_q8_0_f32_avx512:
         dec     rdx
         jnz     .Lq8_loop
 .Lq8_reduce:
-        vextractf64x4 ymm1, zmm0, 1
-        vaddps  ymm0, ymm0, ymm1
-        vextractf128 xmm1, ymm0, 1
-        vaddps  xmm0, xmm0, xmm1
-        vmovhlps xmm1, xmm1, xmm0
-        vaddps  xmm0, xmm0, xmm1
-        vmovshdup xmm1, xmm0
-        vaddss  xmm0, xmm0, xmm1
+        HSUM_ZMM0
         vzeroupper
         ret
         .size   lanner_dot_q8_0_f32_avx512, .-lanner_dot_q8_0_f32_avx512
@@ -86,14 +80,7 @@ lanner_dot_q4_1_f32_avx512:
         jnz     .Lq41_loop
 .Lq41_reduce:
         vaddps  zmm0, zmm0, zmm5
-        vextractf64x4 ymm1, zmm0, 1
-        vaddps  ymm0, ymm0, ymm1
-        vextractf128 xmm1, ymm0, 1
-        vaddps  xmm0, xmm0, xmm1
-        vmovhlps xmm1, xmm1, xmm0
-        vaddps  xmm0, xmm0, xmm1
-        vmovshdup xmm1, xmm0
-        vaddss  xmm0, xmm0, xmm1
+        HSUM_ZMM0
         vzeroupper
         ret
         .size   lanner_dot_q4_1_f32_avx512, .-lanner_dot_q4_1_f32_avx512
@@ -130,14 +117,7 @@ lanner_dot_q4_0_f32_avx512:
         dec     rdx
         jnz     .Lq40_loop
 .Lq40_reduce:
-        vextractf64x4 ymm1, zmm0, 1
-        vaddps  ymm0, ymm0, ymm1
-        vextractf128 xmm1, ymm0, 1
-        vaddps  xmm0, xmm0, xmm1
-        vmovhlps xmm1, xmm1, xmm0
-        vaddps  xmm0, xmm0, xmm1
-        vmovshdup xmm1, xmm0
-        vaddss  xmm0, xmm0, xmm1
+        HSUM_ZMM0
         vzeroupper
         ret
         .size   lanner_dot_q4_0_f32_avx512, .-lanner_dot_q4_0_f32_avx512
@@ -180,14 +160,7 @@ lanner_dot_q5_0_f32_avx512:
         dec     rdx
         jnz     .Lq50_loop
 .Lq50_reduce:
-        vextractf64x4 ymm1, zmm0, 1
-        vaddps  ymm0, ymm0, ymm1
-        vextractf128 xmm1, ymm0, 1
-        vaddps  xmm0, xmm0, xmm1
-        vmovhlps xmm1, xmm1, xmm0
-        vaddps  xmm0, xmm0, xmm1
-        vmovshdup xmm1, xmm0
-        vaddss  xmm0, xmm0, xmm1
+        HSUM_ZMM0
         vzeroupper
         ret
         .size   lanner_dot_q5_0_f32_avx512, .-lanner_dot_q5_0_f32_avx512
@@ -266,14 +239,7 @@ lanner_dot_q6_k_f32_avx512:
         dec     rdx
         jnz     .Lq6_loop
 .Lq6_reduce:
-        vextractf64x4 ymm1, zmm0, 1
-        vaddps  ymm0, ymm0, ymm1
-        vextractf128 xmm1, ymm0, 1
-        vaddps  xmm0, xmm0, xmm1
-        vmovhlps xmm1, xmm1, xmm0
-        vaddps  xmm0, xmm0, xmm1
-        vmovshdup xmm1, xmm0
-        vaddss  xmm0, xmm0, xmm1
+        HSUM_ZMM0
         vzeroupper
         ret
         .size   lanner_dot_q6_k_f32_avx512, .-lanner_dot_q6_k_f32_avx512
