@@ -20,6 +20,7 @@ pub struct CpuBackend {
     k: &'static table::Kernels,
 }
 
+
 /// A raw pointer that may cross threads; each task writes a disjoint part of the buffer.
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
@@ -48,7 +49,7 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        format!("cpu ({} threads, tier {}, dot_f32 = {})", self.threads, self.k.tier.name(), self.k.dot_f32_name)
+        format!("cpu ({} threads, tier {}, {}, {})", self.threads, self.k.tier.name(), self.k.dot_f32_name, self.k.gemm_name)
     }
 
     fn threads(&self) -> usize {
@@ -59,29 +60,61 @@ impl Backend for CpuBackend {
         let (rows, cols) = (w.rows, w.cols);
         assert_eq!(x.len(), n * cols, "matmul {}: input shape", w.name);
         assert_eq!(out.len(), n * rows, "matmul {}: output shape", w.name);
-        // Chunks of rows; each task dequantizes a row once and dots it with every input row.
-        let chunk = (rows / (self.threads * 8)).clamp(8, 256);
+        // Chunks of rows (a multiple of the 4-row tile) spread over the threads.
+        let chunk = (rows / (self.threads * 8)).clamp(8, 256).next_multiple_of(4);
         let n_chunks = rows.div_ceil(chunk);
         let out_ptr = SendPtr(out.as_mut_ptr());
-        let dot = self.k.dot_f32;
+        let k = self.k;
         // one token (decode): a fused row kernel reads each weight byte once, if the tier has one
-        let fused = if n == 1 { self.k.dot_row(w.ty) } else { None };
+        let fused = if n == 1 { k.dot_row(w.ty) } else { None };
+        // several tokens (prefill, batches): dequantize 4 rows, then 4 x 4 tiles by the microkernel
+        let tiled = n >= 4 && cols % k.gemm_k_multiple == 0;
         self.pool.install(|| {
             (0..n_chunks).into_par_iter().for_each_init(
-                || vec![0f32; cols],
+                || vec![0f32; 4 * cols],
                 |buf, c| {
                     let op = out_ptr;
-                    for r in c * chunk..((c + 1) * chunk).min(rows) {
-                        if let Some(f) = fused {
-                            // SAFETY: as below
-                            unsafe { *op.0.add(r) = f(w.row(r), x) };
-                            continue;
+                    // SAFETY (all writes below): output (t, r) pairs are disjoint across tasks,
+                    // since each task owns its rows r.
+                    let put = |t: usize, r: usize, v: f32| unsafe { *op.0.add(t * rows + r) = v };
+                    let (r0, r1) = (c * chunk, ((c + 1) * chunk).min(rows));
+                    let mut r = r0;
+                    if let Some(f) = fused {
+                        for r in r0..r1 {
+                            put(0, r, f(w.row(r), x));
                         }
-                        quant::dequantize_row(w.ty, w.row(r), buf);
+                        return;
+                    }
+                    if tiled {
+                        let mut tile = [0f32; 16];
+                        while r + 4 <= r1 {
+                            for i in 0..4 {
+                                quant::dequantize_row(w.ty, w.row(r + i), &mut buf[i * cols..(i + 1) * cols]);
+                            }
+                            let mut t = 0;
+                            while t + 4 <= n {
+                                (k.gemm_f32_4x4)(buf, cols, &x[t * cols..], cols, cols, &mut tile, 4);
+                                for tt in 0..4 {
+                                    for rr in 0..4 {
+                                        put(t + tt, r + rr, tile[tt * 4 + rr]);
+                                    }
+                                }
+                                t += 4;
+                            }
+                            for t in t..n {
+                                for i in 0..4 {
+                                    put(t, r + i, (k.dot_f32)(&buf[i * cols..(i + 1) * cols], &x[t * cols..(t + 1) * cols]));
+                                }
+                            }
+                            r += 4;
+                        }
+                    }
+                    // rows left over (or no tiling): one row at a time
+                    for r in r..r1 {
+                        let row = &mut buf[..cols];
+                        quant::dequantize_row(w.ty, w.row(r), row);
                         for t in 0..n {
-                            let v = dot(buf, &x[t * cols..(t + 1) * cols]);
-                            // SAFETY: (t, r) pairs are disjoint across tasks (r is this task's).
-                            unsafe { *op.0.add(t * rows + r) = v };
+                            put(t, r, (k.dot_f32)(row, &x[t * cols..(t + 1) * cols]));
                         }
                     }
                 },

@@ -20,3 +20,13 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     }
     s
 }
+
+/// GEMM microkernel reference, dot-product form: a 4 x 4 tile
+/// `c[t * ldc + r] = sum_{i < k} w[r * ldw + i] * x[t * ldx + i]` for r, t in 0..4.
+pub fn gemm_f32_4x4(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
+    for t in 0..4 {
+        for r in 0..4 {
+            c[t * ldc + r] = dot_f32(&w[r * ldw..r * ldw + k], &x[t * ldx..t * ldx + k]);
+        }
+    }
+}

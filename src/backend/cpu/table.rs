@@ -16,7 +16,14 @@ pub struct Kernels {
     /// position in `quant::ALL_TYPES`). `None`: the backend dequantizes the row (scalar
     /// reference) and calls `dot_f32` — the reference composition every entry starts from.
     pub dot_row_f32: [Option<(fn(&[u8], &[f32]) -> f32, &'static str)>; 15],
+    /// GEMM microkernel (see `reference::gemm_f32_4x4`); `gemm_k_multiple` is the k granularity
+    /// it needs (the framework uses plain dots when k is not a multiple).
+    pub gemm_f32_4x4: GemmKernel,
+    pub gemm_k_multiple: usize,
+    pub gemm_name: &'static str,
 }
+
+pub type GemmKernel = fn(&[f32], usize, &[f32], usize, usize, &mut [f32], usize);
 
 impl Kernels {
     pub fn dot_row(&self, t: crate::quant::GgmlType) -> Option<fn(&[u8], &[f32]) -> f32> {
@@ -31,8 +38,15 @@ pub fn type_index(t: crate::quant::GgmlType) -> usize {
 impl Kernels {
     /// The table for `tier` (which must not exceed what the CPU supports).
     pub fn for_tier(tier: Tier) -> Kernels {
-        let mut k =
-            Kernels { tier, dot_f32: reference::dot_f32, dot_f32_name: "dot_f32_scalar", dot_row_f32: [None; 15] };
+        let mut k = Kernels {
+            tier,
+            dot_f32: reference::dot_f32,
+            dot_f32_name: "dot_f32_scalar",
+            dot_row_f32: [None; 15],
+            gemm_f32_4x4: reference::gemm_f32_4x4,
+            gemm_k_multiple: 1,
+            gemm_name: "gemm_f32_4x4_scalar",
+        };
         #[cfg(all(lanner_asm, target_arch = "x86_64"))]
         x86::fill(&mut k, tier);
         k
@@ -90,6 +104,14 @@ mod x86 {
         fn lanner_dot_q4_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q5_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q6_k_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_gemm_f32_4x4_avx512(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
+    }
+
+    fn gemm_f32_4x4_avx512(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
+        assert!(k % 16 == 0 && k <= ldw && k <= ldx && 4 <= ldc, "gemm 4x4: bad shape");
+        assert!(w.len() >= 3 * ldw + k && x.len() >= 3 * ldx + k && c.len() >= 3 * ldc + 4, "gemm 4x4: short buffers");
+        // SAFETY: bounds checked above; the tier was checked when the table was filled.
+        unsafe { lanner_gemm_f32_4x4_avx512(w.as_ptr(), ldw, x.as_ptr(), ldx, k, c.as_mut_ptr(), ldc) }
     }
 
     /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
@@ -138,6 +160,9 @@ mod x86 {
         k.dot_row_f32[type_index(GgmlType::Q4_0)] = Some((dot_q4_0_f32_avx512, "dot_q4_0_f32_avx512"));
         k.dot_row_f32[type_index(GgmlType::Q5_0)] = Some((dot_q5_0_f32_avx512, "dot_q5_0_f32_avx512"));
         k.dot_row_f32[type_index(GgmlType::Q6_K)] = Some((dot_q6_k_f32_avx512, "dot_q6_k_f32_avx512"));
+        k.gemm_f32_4x4 = gemm_f32_4x4_avx512;
+        k.gemm_k_multiple = 16;
+        k.gemm_name = "gemm_f32_4x4_avx512";
     }
 }
 
@@ -231,5 +256,48 @@ mod checkasm {
             }
         }
         eprintln!("checkasm dot_row_f32: {checked} cases");
+    }
+
+    #[test]
+    fn gemm_f32_4x4_every_tier() {
+        let seed = std::env::var("CHECKASM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x6E44_u64);
+        let mut rng = Rng(seed | 1);
+        let mut checked = 0;
+        for &tier in &available_tiers() {
+            let k = Kernels::for_tier(tier);
+            for kk in [0usize, 16, 32, 48, 576, 896, 4864] {
+                if kk % k.gemm_k_multiple != 0 {
+                    continue;
+                }
+                for (pad_w, pad_x, pad_c) in [(0usize, 0usize, 0usize), (3, 5, 7), (16, 1, 2)] {
+                    let (ldw, ldx, ldc) = (kk + pad_w, kk + pad_x, 4 + pad_c);
+                    let w: Vec<f32> = (0..4 * ldw + 1).map(|_| rng.f32()).collect();
+                    let x: Vec<f32> = (0..4 * ldx + 1).map(|_| rng.f32()).collect();
+                    // unaligned starts (+1 float) and guard values around every row of C
+                    let (w, x) = (&w[1..], &x[1..]);
+                    let mut c = vec![f32::NAN; 4 * ldc + 8];
+                    let mut want = c.clone();
+                    (k.gemm_f32_4x4)(w, ldw, x, ldx, kk, &mut c[1..], ldc);
+                    reference::gemm_f32_4x4(w, ldw, x, ldx, kk, &mut want[1..], ldc);
+                    for (i, (&g, &e)) in c.iter().zip(&want).enumerate() {
+                        let written = i >= 1 && (i - 1) % ldc < 4 && (i - 1) / ldc < 4;
+                        if !written {
+                            assert!(g.is_nan(), "{} wrote outside its tile at {i} (seed {seed:#x})", k.gemm_name);
+                            continue;
+                        }
+                        let (t, r) = ((i - 1) / ldc, (i - 1) % ldc);
+                        let mag: f32 = (0..kk).map(|j| (w[r * ldw + j] * x[t * ldx + j]).abs()).sum();
+                        assert!(
+                            (g - e).abs() <= 1e-6 * mag + 1e-30,
+                            "{} (tier {}) k={kk} t={t} r={r}: {g} vs reference {e} (seed {seed:#x})",
+                            k.gemm_name,
+                            tier.name()
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        eprintln!("checkasm gemm_f32_4x4: {checked} cases");
     }
 }
