@@ -76,7 +76,7 @@ impl Engine {
             None => context_length.saturating_mul(2),
         };
         let n_blocks = kv_tokens.div_ceil(block_size);
-        let pool = Arc::new(KvPool::new(cfg.n_layer, cfg.kv_dim(), block_size, n_blocks));
+        let pool = Arc::new(KvPool::new(cfg.n_layer, cfg.kv_dim(), block_size, n_blocks)?);
         log::info!(
             "loaded {} ({}, {} layers) in {:.2}s; KV pool {} tokens",
             gguf.path,

@@ -9,7 +9,7 @@
 //! large pool costs nothing until it is used.
 
 use crate::error::{Error, Result};
-use std::cell::UnsafeCell;
+use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +19,10 @@ pub struct KvPool {
     pub block_size: usize,
     pub n_blocks: usize,
     block_floats: usize,
-    data: UnsafeCell<Vec<f32>>,
+    /// `block_floats * n_blocks` zeroed f32s (allocated fallibly: a huge pool is an error, not
+    /// an abort).
+    data: *mut f32,
+    layout: Layout,
     free: Mutex<Vec<u32>>,
     refs: Vec<AtomicU32>,
 }
@@ -30,19 +33,33 @@ unsafe impl Sync for KvPool {}
 unsafe impl Send for KvPool {}
 
 impl KvPool {
-    pub fn new(n_layers: usize, kv_dim: usize, block_size: usize, n_blocks: usize) -> KvPool {
-        let block_floats = n_layers * 2 * block_size * kv_dim;
-        KvPool {
+    pub fn new(n_layers: usize, kv_dim: usize, block_size: usize, n_blocks: usize) -> Result<KvPool> {
+        let too_big = || {
+            Error::KvCacheFull(format!(
+                "cannot reserve a KV cache of {n_blocks} blocks x {block_size} tokens ({n_layers} layers, {kv_dim} \
+                 values per token): pass a smaller kv_cache_tokens or context_length"
+            ))
+        };
+        let block_floats = n_layers.checked_mul(2 * kv_dim).and_then(|v| v.checked_mul(block_size)).ok_or_else(too_big)?;
+        let total = block_floats.checked_mul(n_blocks).filter(|&t| t > 0 && n_blocks <= u32::MAX as usize).ok_or_else(too_big)?;
+        let layout = Layout::array::<f32>(total).map_err(|_| too_big())?;
+        // SAFETY: non-zero size; a null result (refused allocation) is an error, not an abort.
+        let data = unsafe { alloc_zeroed(layout) } as *mut f32;
+        if data.is_null() {
+            return Err(too_big());
+        }
+        Ok(KvPool {
             n_layers,
             kv_dim,
             block_size,
             n_blocks,
             block_floats,
-            data: UnsafeCell::new(vec![0f32; block_floats * n_blocks]),
+            data,
+            layout,
             // pop() hands out low ids first
             free: Mutex::new((0..n_blocks as u32).rev().collect()),
             refs: (0..n_blocks).map(|_| AtomicU32::new(0)).collect(),
-        }
+        })
     }
 
     pub fn bytes_per_token(&self) -> usize {
@@ -88,16 +105,20 @@ impl KvPool {
 
     /// Keys of `layer` in `block`: `block_size * kv_dim` floats.
     #[inline]
+    fn slice(&self, o: usize) -> &[f32] {
+        assert!(o + self.block_size * self.kv_dim <= self.block_floats * self.n_blocks);
+        // SAFETY: in bounds (checked); see the Sync note.
+        unsafe { std::slice::from_raw_parts(self.data.add(o), self.block_size * self.kv_dim) }
+    }
+
+    #[inline]
     pub fn k(&self, block: u32, layer: usize) -> &[f32] {
-        let o = self.offset(block, layer, 0);
-        // SAFETY: in bounds by construction; see the Sync note.
-        unsafe { &(&*self.data.get())[o..o + self.block_size * self.kv_dim] }
+        self.slice(self.offset(block, layer, 0))
     }
 
     #[inline]
     pub fn v(&self, block: u32, layer: usize) -> &[f32] {
-        let o = self.offset(block, layer, 1);
-        unsafe { &(&*self.data.get())[o..o + self.block_size * self.kv_dim] }
+        self.slice(self.offset(block, layer, 1))
     }
 
     /// Write one position's key and value. Only the block's single owner may call this.
@@ -106,12 +127,19 @@ impl KvPool {
         let d = self.kv_dim;
         let ko = self.offset(block, layer, 0) + slot * d;
         let vo = self.offset(block, layer, 1) + slot * d;
-        // SAFETY: disjoint from every other writer (exclusively owned block).
+        assert!(slot < self.block_size && k.len() == d && v.len() == d && vo + d <= self.block_floats * self.n_blocks);
+        // SAFETY: in bounds (checked) and disjoint from every other writer (exclusively owned block).
         unsafe {
-            let data = &mut *self.data.get();
-            data[ko..ko + d].copy_from_slice(k);
-            data[vo..vo + d].copy_from_slice(v);
+            std::slice::from_raw_parts_mut(self.data.add(ko), d).copy_from_slice(k);
+            std::slice::from_raw_parts_mut(self.data.add(vo), d).copy_from_slice(v);
         }
+    }
+}
+
+impl Drop for KvPool {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { dealloc(self.data as *mut u8, self.layout) }
     }
 }
 
@@ -181,7 +209,7 @@ mod tests {
 
     #[test]
     fn blocks_are_allocated_released_and_bounded() {
-        let pool = Arc::new(KvPool::new(2, 4, 4, 3));
+        let pool = Arc::new(KvPool::new(2, 4, 4, 3).unwrap());
         let mut a = SeqKv::new(pool.clone());
         a.reserve(5).unwrap(); // 2 blocks
         assert_eq!(a.blocks.len(), 2);
@@ -198,8 +226,14 @@ mod tests {
     }
 
     #[test]
+    fn an_impossible_pool_is_an_error_not_an_abort() {
+        assert!(matches!(KvPool::new(32, 1024, 16, usize::MAX / 64), Err(Error::KvCacheFull(_))));
+        assert!(matches!(KvPool::new(1 << 20, 1 << 20, 1 << 20, 1 << 20), Err(Error::KvCacheFull(_))));
+    }
+
+    #[test]
     fn writes_land_where_locate_says() {
-        let pool = Arc::new(KvPool::new(2, 3, 2, 4));
+        let pool = Arc::new(KvPool::new(2, 3, 2, 4).unwrap());
         let mut s = SeqKv::new(pool.clone());
         s.reserve(3).unwrap();
         for p in 0..3 {

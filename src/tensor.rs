@@ -1,6 +1,8 @@
 //! Weight tensors as the backends see them: a type, a 2-D shape and bytes that usually live in the
 //! model file's memory map (used in place, never copied at load).
 
+use crate::error::{Error, Result};
+use crate::formats::gguf::GgufFile;
 use crate::quant::{self, GgmlType};
 use memmap2::Mmap;
 use std::sync::Arc;
@@ -80,4 +82,20 @@ impl QTensor {
         }
         out
     }
+}
+
+/// Dequantize tensor `name` of a GGUF file to f32 `[rows, row_length]` (the first `max_rows`
+/// rows when given) with the scalar references. Returns (values, rows, row_length).
+pub fn read_tensor_f32(path: &std::path::Path, name: &str, max_rows: Option<usize>) -> Result<(Vec<f32>, usize, usize)> {
+    let g = GgufFile::open(path)?;
+    let t = g.tensor(name).ok_or_else(|| Error::model(&g.path, format!("no tensor named '{name}'")))?;
+    let cols = t.dims[0] as usize;
+    let all_rows = (t.n_elements() / t.dims[0]) as usize;
+    let rows = max_rows.map_or(all_rows, |m| m.min(all_rows));
+    let q = QTensor::mapped(name, t.ty, all_rows, cols, g.map().clone(), t.offset as usize);
+    let mut out = vec![0f32; rows * cols];
+    for (r, row) in out.chunks_exact_mut(cols.max(1)).enumerate().take(rows) {
+        q.row_to_f32(r, row);
+    }
+    Ok((out, rows, cols))
 }

@@ -201,3 +201,10 @@ def test_quantized_tiny_model_loads(tmp_path):
         p = write_tiny(tmp_path / f"q{qt.name}.gguf", qtype=qt)
         eng = load(p)
         assert qt.name in eng.info["quant_types"]
+
+
+def test_impossible_kv_cache_is_an_error_not_an_abort(tiny):
+    with pytest.raises(lanner.KVCacheFullError, match="kv_cache_tokens"):
+        lanner.Engine(tiny, threads=1, context_length=2**62)
+    with pytest.raises(lanner.KVCacheFullError):
+        lanner.Engine(tiny, threads=1, kv_cache_tokens=2**50)

@@ -28,10 +28,7 @@ lanner_dot_q8_0_f32_avx512:
         vcvtdq2ps zmm2, zmm2
         vmulps  zmm1, zmm1, [rsi]               // q[0..16] * x[0..16]
         vfmadd231ps zmm1, zmm2, [rsi + 64]      // + q[16..32] * x[16..32]
-        movzx   eax, word ptr [rdi]             // d (f16) -> broadcast f32
-        vmovd   xmm3, eax
-        vcvtph2ps xmm3, xmm3
-        vbroadcastss zmm3, xmm3
+        BCAST_F16 3, 0                       // zmm3 = f16 scale at [rdi + 0]
         vfmadd231ps zmm0, zmm1, zmm3            // acc += d * (q . x), lane-wise
         add     rdi, 34
         add     rsi, 128
@@ -107,10 +104,7 @@ lanner_dot_q4_0_f32_avx512:
         vcvtdq2ps zmm2, zmm2
         vmulps  zmm1, zmm1, [rsi]
         vfmadd231ps zmm1, zmm2, [rsi + 64]
-        movzx   eax, word ptr [rdi]
-        vmovd   xmm3, eax
-        vcvtph2ps xmm3, xmm3
-        vbroadcastss zmm3, xmm3
+        BCAST_F16 3, 0                       // zmm3 = f16 scale at [rdi + 0]
         vfmadd231ps zmm0, zmm1, zmm3            // acc += d * (q . x)
         add     rdi, 18
         add     rsi, 128
@@ -150,10 +144,7 @@ lanner_dot_q5_0_f32_avx512:
         vcvtdq2ps zmm2, zmm2
         vmulps  zmm1, zmm1, [rsi]
         vfmadd231ps zmm1, zmm2, [rsi + 64]
-        movzx   eax, word ptr [rdi]
-        vmovd   xmm3, eax
-        vcvtph2ps xmm3, xmm3
-        vbroadcastss zmm3, xmm3
+        BCAST_F16 3, 0                       // zmm3 = f16 scale at [rdi + 0]
         vfmadd231ps zmm0, zmm1, zmm3
         add     rdi, 22
         add     rsi, 128
@@ -229,10 +220,7 @@ lanner_dot_q6_k_f32_avx512:
         Q6GROUP 16, 144, 193, 64                // half 0, l = 16..32
         Q6GROUP 64, 160, 200, 512               // half 1, l = 0..16
         Q6GROUP 80, 176, 201, 576               // half 1, l = 16..32
-        movzx   eax, word ptr [rdi + 208]       // d
-        vmovd   xmm9, eax
-        vcvtph2ps xmm9, xmm9
-        vbroadcastss zmm9, xmm9
+        BCAST_F16 9, 208                       // zmm9 = f16 scale at [rdi + 208]
         vfmadd231ps zmm0, zmm8, zmm9            // acc += d * block sum
         add     rdi, 210
         add     rsi, 1024

@@ -14,17 +14,29 @@ pub enum RopeStyle {
     Neox,
 }
 
-/// Everything RoPE needs besides the data.
+/// Everything RoPE needs besides the data, prepared once at load.
 #[derive(Clone, Debug)]
 pub struct RopeParams {
     pub style: RopeStyle,
     /// Rotated dimensions per head (<= head_dim; the rest pass through).
     pub dim: usize,
-    pub base: f32,
     /// Linear position scaling: positions are multiplied by this (1 / scaling factor).
     pub pos_scale: f32,
-    /// Optional per-frequency divisors (Llama 3 `rope_freqs`), `dim / 2` values.
-    pub freq_factors: Option<Vec<f32>>,
+    /// `dim / 2` inverse frequencies base^(-2i/dim) / freq_factor[i], in f64 for accuracy at long
+    /// positions (freq factors: Llama 3 `rope_freqs`).
+    pub inv_freq: Vec<f64>,
+}
+
+impl RopeParams {
+    pub fn new(style: RopeStyle, dim: usize, base: f32, pos_scale: f32, freq_factors: Option<&[f32]>) -> RopeParams {
+        let inv_freq = (0..dim / 2)
+            .map(|i| {
+                let f = (base as f64).powf(-(2.0 * i as f64) / dim as f64);
+                freq_factors.map_or(f, |ff| f / ff[i] as f64)
+            })
+            .collect();
+        RopeParams { style, dim, pos_scale, inv_freq }
+    }
 }
 
 /// One sequence's rows in a batch, for attention: rows `row0 .. row0 + n_tokens` of Q are its tokens
@@ -56,8 +68,9 @@ pub trait Backend: Send + Sync {
     fn get_rows(&self, w: &QTensor, ids: &[u32], out: &mut [f32]);
     /// Row-wise RMSNorm of `x` ([n, dim]) in place: x * w / sqrt(mean(x^2) + eps).
     fn rms_norm(&self, x: &mut [f32], w: &[f32], eps: f32);
-    /// Rotate each head of each row of `x` ([n, n_heads * head_dim]) by its row's position.
-    fn rope(&self, x: &mut [f32], n_heads: usize, head_dim: usize, positions: &[usize], p: &RopeParams);
+    /// Rotate every head of row t of `q` ([n, n_q_heads * head_dim]) and of `k`
+    /// ([n, n_k_heads * head_dim]) by position `positions[t]` (one cos/sin table per row for both).
+    fn rope(&self, q: &mut [f32], n_q_heads: usize, k: &mut [f32], n_k_heads: usize, head_dim: usize, positions: &[usize], p: &RopeParams);
     /// Causal attention of Q rows over each sequence's cached K/V for `layer`; writes `out` rows.
     fn attention(&self, pool: &KvPool, layer: usize, seqs: &[AttnSeq], q: &[f32], s: AttnShape, out: &mut [f32]);
     /// gate = silu(gate) * up, elementwise.

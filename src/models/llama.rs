@@ -98,13 +98,8 @@ impl Llama {
         let out_norm = w.vector("output_norm.weight", d)?;
         let output = if cfg.tied_embeddings { None } else { Some(w.matrix("output.weight", cfg.vocab_size, d)?) };
         let freq_factors = w.opt_vector("rope_freqs.weight", cfg.rope_dim / 2)?;
-        let rope = RopeParams {
-            style: variant.rope_style,
-            dim: cfg.rope_dim,
-            base: cfg.rope_base,
-            pos_scale: 1.0 / cfg.rope_scale,
-            freq_factors,
-        };
+        let rope =
+            RopeParams::new(variant.rope_style, cfg.rope_dim, cfg.rope_base, 1.0 / cfg.rope_scale, freq_factors.as_deref());
         Ok(Llama { cfg, rope, embd, blocks, out_norm, output })
     }
 }
@@ -214,8 +209,7 @@ impl Llama {
             if let Some(bv) = &b.bv {
                 be.add_bias(&mut v, bv);
             }
-            be.rope(&mut q, c.n_head, hd, &positions, &self.rope);
-            be.rope(&mut k, c.n_kv_head, hd, &positions, &self.rope);
+            be.rope(&mut q, c.n_head, &mut k, c.n_kv_head, hd, &positions, &self.rope);
             for (t, &(blk, slot)) in slots.iter().enumerate() {
                 pool.write(blk, layer, slot, &k[t * kv_dim..(t + 1) * kv_dim], &v[t * kv_dim..(t + 1) * kv_dim]);
             }

@@ -8,7 +8,7 @@ use crate::generate::Generator;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 #[pyclass(name = "Engine", module = "lanner._lanner", frozen)]
 pub struct PyEngine {
@@ -209,7 +209,3 @@ impl PyEngine {
         }
     }
 }
-
-// keep Mutex import used when features change
-#[allow(dead_code)]
-type _M = Mutex<()>;

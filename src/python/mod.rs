@@ -34,21 +34,7 @@ fn read_tensor<'py>(
     max_rows: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let name = name.to_string();
-    let (data, rows, cols) = errors::run(py, move |_| {
-        let g = crate::formats::gguf::GgufFile::open(&path)?;
-        let t = g
-            .tensor(&name)
-            .ok_or_else(|| crate::error::Error::model(&g.path, format!("no tensor named '{name}'")))?;
-        let cols = t.dims[0] as usize;
-        let all_rows = (t.n_elements() / t.dims[0]) as usize;
-        let rows = max_rows.map_or(all_rows, |m| m.min(all_rows));
-        let q = crate::tensor::QTensor::mapped(&name, t.ty, all_rows, cols, g.map().clone(), t.offset as usize);
-        let mut out = vec![0f32; rows * cols];
-        for r in 0..rows {
-            q.row_to_f32(r, &mut out[r * cols..(r + 1) * cols]);
-        }
-        Ok((out, rows, cols))
-    })?;
+    let (data, rows, cols) = errors::run(py, move |_| crate::tensor::read_tensor_f32(&path, &name, max_rows))?;
     arrays::vec_to_numpy(py, data, rows, cols, true)
 }
 

@@ -38,10 +38,8 @@ impl PySession {
         }
     }
 
-    fn engine(&self, py: Python<'_>) -> PyResult<Arc<Engine>> {
-        self.engine.get().get().inspect_err(|_| {
-            let _ = py;
-        })
+    fn engine(&self) -> PyResult<Arc<Engine>> {
+        self.engine.get().get()
     }
 }
 
@@ -134,7 +132,7 @@ impl PySession {
             "none" => Want::None,
             other => return Err(to_py(Error::arg(format!("logits must be 'last', 'all' or 'none', got {other:?}")))),
         };
-        let eng = self.engine(py)?;
+        let eng = self.engine()?;
         let mut s = self.lock()?;
         let add_special = add_special.unwrap_or(s.tokens.is_empty());
         let ids = input_ids(py, &eng, prompt, add_special)?;
@@ -186,7 +184,7 @@ impl PySession {
         let gen = Generator::new(params).map_err(to_py)?;
         let pending = match prompt {
             Some(p) => {
-                let eng = this.engine(py)?;
+                let eng = this.engine()?;
                 let empty = this.lock()?.tokens.is_empty();
                 input_ids(py, &eng, p, empty)?
             }
@@ -269,7 +267,7 @@ impl PyGenerateStream {
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyChunk>> {
         let sess = self.session.get();
-        let eng = sess.engine(py)?;
+        let eng = sess.engine()?;
         let mut s_guard = sess.lock()?;
         let mut gen_guard = self.gen.lock().unwrap_or_else(|e| e.into_inner());
         let mut pending_guard = self.pending.lock().unwrap_or_else(|e| e.into_inner());

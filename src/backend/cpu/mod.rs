@@ -141,30 +141,18 @@ impl Backend for CpuBackend {
         }
     }
 
-    fn rope(&self, x: &mut [f32], n_heads: usize, head_dim: usize, positions: &[usize], p: &RopeParams) {
+    fn rope(&self, q: &mut [f32], n_q_heads: usize, k: &mut [f32], n_k_heads: usize, head_dim: usize, positions: &[usize], p: &RopeParams) {
         let half = p.dim / 2;
-        // inverse frequencies, in f64 for accuracy at long positions
-        let inv_freq: Vec<f64> = (0..half)
-            .map(|i| {
-                let f = (p.base as f64).powf(-(2.0 * i as f64) / p.dim as f64);
-                match &p.freq_factors {
-                    Some(ff) => f / ff[i] as f64,
-                    None => f,
-                }
-            })
-            .collect();
-        let width = n_heads * head_dim;
-        assert_eq!(x.len(), positions.len() * width);
-        for (row, &pos) in x.chunks_exact_mut(width).zip(positions) {
+        let (wq, wk) = (n_q_heads * head_dim, n_k_heads * head_dim);
+        assert!(q.len() == positions.len() * wq && k.len() == positions.len() * wk, "rope: shapes");
+        let mut cs = vec![(0f32, 0f32); half];
+        for ((qrow, krow), &pos) in q.chunks_exact_mut(wq).zip(k.chunks_exact_mut(wk)).zip(positions) {
             let pos = pos as f64 * p.pos_scale as f64;
-            let cs: Vec<(f32, f32)> = inv_freq
-                .iter()
-                .map(|&f| {
-                    let a = pos * f;
-                    (a.cos() as f32, a.sin() as f32)
-                })
-                .collect();
-            for h in row.chunks_exact_mut(head_dim) {
+            for (c, &f) in cs.iter_mut().zip(&p.inv_freq) {
+                let a = pos * f;
+                *c = (a.cos() as f32, a.sin() as f32);
+            }
+            for h in qrow.chunks_exact_mut(head_dim).chain(krow.chunks_exact_mut(head_dim)) {
                 for (i, &(c, s)) in cs.iter().enumerate() {
                     let (a, b) = match p.style {
                         RopeStyle::Norm => (2 * i, 2 * i + 1),
@@ -248,6 +236,62 @@ impl Backend for CpuBackend {
     fn add_bias(&self, x: &mut [f32], bias: &[f32]) {
         for row in x.chunks_exact_mut(bias.len()) {
             self.add(row, bias);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The matmul framework (fused decode rows, 4x4 tiles, leftover rows and tokens) against a
+    //! naive dequantize-then-dot reference, at awkward shapes.
+    use super::*;
+    use crate::quant::GgmlType;
+
+    fn rand_vec(seed: &mut u64, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                ((*seed >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matmul_matches_naive_reference_at_awkward_shapes() {
+        let be = CpuBackend::new(2).unwrap();
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q6_K] {
+            let bs = ty.block_size().max(8);
+            for cols in [bs * 2, bs * 3 + if ty == GgmlType::F32 || ty == GgmlType::F16 { 8 } else { 0 }] {
+                for rows in [1usize, 3, 5, 13, 36] {
+                    let w = QTensor::from_f32("w", ty, rows, cols, &rand_vec(&mut seed, rows * cols));
+                    let mut deq = vec![0f32; rows * cols];
+                    for r in 0..rows {
+                        w.row_to_f32(r, &mut deq[r * cols..(r + 1) * cols]);
+                    }
+                    for n in [1usize, 2, 4, 5, 9] {
+                        let x = rand_vec(&mut seed, n * cols);
+                        let mut out = vec![f32::NAN; n * rows];
+                        be.matmul(&w, &x, n, &mut out);
+                        for t in 0..n {
+                            for r in 0..rows {
+                                let a = &deq[r * cols..(r + 1) * cols];
+                                let b = &x[t * cols..(t + 1) * cols];
+                                let want: f64 = a.iter().zip(b).map(|(p, q)| *p as f64 * *q as f64).sum();
+                                let mag: f64 = a.iter().zip(b).map(|(p, q)| (*p as f64 * *q as f64).abs()).sum();
+                                let got = out[t * rows + r] as f64;
+                                assert!(
+                                    (got - want).abs() <= 1e-5 * mag + 1e-12,
+                                    "{} rows={rows} cols={cols} n={n} (t={t}, r={r}): {got} vs {want}",
+                                    ty.name()
+                                );
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

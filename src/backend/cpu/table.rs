@@ -186,11 +186,16 @@ mod checkasm {
         }
     }
 
+    /// `CHECKASM_SEED` replays a failing run; otherwise each test's fixed default.
+    fn seed_or(default: u64) -> u64 {
+        std::env::var("CHECKASM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    }
+
     const LENGTHS: &[usize] = &[0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 576, 1023, 1025, 4864];
 
     #[test]
     fn dot_f32_every_tier() {
-        let seed = std::env::var("CHECKASM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_u64);
+        let seed = seed_or(0x5EED_u64);
         let mut rng = Rng(seed | 1);
         let tiers = available_tiers();
         for &tier in &tiers {
@@ -220,7 +225,7 @@ mod checkasm {
     #[test]
     fn dot_row_f32_every_tier_and_type() {
         use crate::quant::{self, GgmlType, ALL_TYPES};
-        let seed = std::env::var("CHECKASM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xB10C_u64);
+        let seed = seed_or(0xB10C_u64);
         let mut rng = Rng(seed | 1);
         let mut checked = 0;
         for &tier in &available_tiers() {
@@ -260,7 +265,7 @@ mod checkasm {
 
     #[test]
     fn gemm_f32_4x4_every_tier() {
-        let seed = std::env::var("CHECKASM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x6E44_u64);
+        let seed = seed_or(0x6E44_u64);
         let mut rng = Rng(seed | 1);
         let mut checked = 0;
         for &tier in &available_tiers() {
