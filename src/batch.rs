@@ -9,6 +9,8 @@ pub enum Want {
     None,
     Last,
     All,
+    /// The rows of the last k tokens (scoring: the positions whose predictions are scored).
+    Tail(usize),
 }
 
 impl Want {
@@ -17,6 +19,7 @@ impl Want {
             Want::None => 0,
             Want::Last => n_tokens.min(1),
             Want::All => n_tokens,
+            Want::Tail(k) => n_tokens.min(k),
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct EngineOptions {
     pub kv_cache_tokens: Option<usize>,
     /// Positions per KV block; None = 16.
     pub kv_block_size: Option<usize>,
+    /// Tokens of computed prompts kept for reuse by later prompts that start the same way;
+    /// None = a quarter of the KV pool, 0 = off.
+    pub prefix_cache_tokens: Option<usize>,
 }
 
 pub struct Engine {
@@ -37,7 +40,12 @@ pub struct Engine {
     pub model: Box<dyn Model>,
     pub tokenizer: Tokenizer,
     pub backend: Box<dyn Backend>,
+    /// The same device in batch-invariant mode: batched generation and scoring run on it, so that
+    /// a sequence's numbers never depend on what else shares its batch.
+    pub backend_invariant: Box<dyn Backend>,
     pub pool: Arc<KvPool>,
+    /// Identifies the model file (size and a hash of its first bytes) in saved sessions.
+    pub fingerprint: u64,
     pub context_length: usize,
     pub load_seconds: f64,
 }
@@ -77,6 +85,8 @@ impl Engine {
         };
         let n_blocks = kv_tokens.div_ceil(block_size);
         let pool = Arc::new(KvPool::new(cfg.n_layer, cfg.kv_dim(), block_size, n_blocks)?);
+        let prefix_tokens = opts.prefix_cache_tokens.unwrap_or(n_blocks * block_size / 4);
+        pool.set_prefix_capacity((prefix_tokens / block_size).min(n_blocks));
         log::info!(
             "loaded {} ({}, {} layers) in {:.2}s; KV pool {} tokens",
             gguf.path,
@@ -85,13 +95,16 @@ impl Engine {
             t0.elapsed().as_secs_f64(),
             n_blocks * block_size
         );
+        let fingerprint = fingerprint(gguf.map());
         Ok(Engine {
             path: path.to_path_buf(),
             gguf,
             model,
             tokenizer,
+            backend_invariant: Box::new(backend.batch_invariant()),
             backend: Box::new(backend),
             pool,
+            fingerprint,
             context_length,
             load_seconds: t0.elapsed().as_secs_f64(),
         })
@@ -99,6 +112,41 @@ impl Engine {
 
     pub fn config(&self) -> &ModelConfig {
         self.model.config()
+    }
+
+    /// Run a batch and return the logits rows its spans ask for (`[rows, vocab]`).
+    pub fn run(&self, be: &dyn Backend, spans: &mut [Span], interrupted: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        let hidden = self.hidden(be, spans, interrupted)?;
+        let rows = hidden.len() / self.config().n_embd;
+        let mut logits = vec![0f32; rows * self.config().vocab_size];
+        self.model.output(be, &hidden, rows, &mut logits);
+        Ok(logits)
+    }
+
+    /// Run a batch and return the final hidden rows its spans ask for (`[rows, n_embd]`); project
+    /// them with `self.model.output`.
+    pub fn hidden(&self, be: &dyn Backend, spans: &mut [Span], interrupted: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        let rows: usize = spans.iter().map(|s| s.want.rows(s.tokens.len())).sum();
+        let mut hidden = vec![0f32; rows * self.config().n_embd];
+        self.model.forward(be, spans, interrupted, &mut hidden)?;
+        Ok(hidden)
+    }
+
+    /// An empty session's KV takes the longest cached prefix of its tokens (leaving at least one
+    /// token to compute, whose logits the caller wants).
+    pub fn attach_prefix(&self, s: &mut Session) {
+        if s.kv.len == 0 && s.kv.blocks.is_empty() && s.tokens.len() > 1 {
+            let max_blocks = (s.tokens.len() - 1) / self.pool.block_size;
+            let blocks = self.pool.lookup_prefix(&s.tokens, max_blocks);
+            if !blocks.is_empty() {
+                s.kv.adopt_prefix(blocks);
+            }
+        }
+    }
+
+    /// Offer a session's computed full blocks to the prefix cache.
+    pub fn remember_prefix(&self, s: &Session) {
+        self.pool.remember_prefix(&s.tokens, &s.kv.blocks, s.kv.len);
     }
 
     pub fn new_session(&self) -> Session {
@@ -158,9 +206,13 @@ impl Engine {
             Want::None => 0,
             Want::Last => 1,
             Want::All => n_all.min(pending),
+            Want::Tail(k) => return Err(Error::Internal(format!("compute_pending does not take Tail({k})"))),
         };
         let mut logits = vec![0f32; rows * vocab];
         let first_all = s.tokens.len() - rows; // first token whose row is wanted (All)
+        if want != Want::All {
+            self.attach_prefix(s);
+        }
         let mut written = 0;
         while s.kv.len < s.tokens.len() {
             if interrupted() {
@@ -182,29 +234,30 @@ impl Engine {
                     self.model.forward(self.backend.as_ref(), &mut span, interrupted, &mut [])?;
                     continue;
                 }
+                Want::Tail(_) => return Err(Error::Internal("compute_pending takes None, Last or All".into())),
             };
             let toks = s.tokens[start..end].to_vec();
             let n_rows = chunk_want.rows(toks.len());
             let out = &mut logits[written * vocab..(written + n_rows) * vocab];
             let mut span = [Span { kv: &mut s.kv, tokens: &toks, want: chunk_want }];
-            self.model.forward(self.backend.as_ref(), &mut span, interrupted, out)?;
+            let hidden = self.hidden(self.backend.as_ref(), &mut span, interrupted)?;
+            self.model.output(self.backend.as_ref(), &hidden, n_rows, out);
             written += n_rows;
         }
         debug_assert_eq!(written, rows);
+        if pending > 1 {
+            self.remember_prefix(s);
+        }
         Ok(logits)
     }
 
     /// One forward pass over spans of several sessions (decode for many, or mixtures): the path
     /// batched generation and scoring build on. Returns the wanted rows, span by span.
     pub fn forward_batch(&self, spans: &mut [Span], interrupted: &dyn Fn() -> bool) -> Result<Vec<f32>> {
-        let vocab = self.config().vocab_size;
-        let rows: usize = spans.iter().map(|s| s.want.rows(s.tokens.len())).sum();
         for s in spans.iter() {
             self.check_context(s.kv.len, s.tokens.len())?;
         }
-        let mut logits = vec![0f32; rows * vocab];
-        self.model.forward(self.backend.as_ref(), spans, interrupted, &mut logits)?;
-        Ok(logits)
+        self.run(self.backend_invariant.as_ref(), spans, interrupted)
     }
 
     /// Append `inputs[i]` to `sessions[i]` and run them all in one forward pass; returns each
@@ -275,6 +328,7 @@ impl Engine {
             ("kv_cache_tokens", InfoValue::Int(self.pool.capacity_tokens() as i64)),
             ("kv_block_size", InfoValue::Int(self.pool.block_size as i64)),
             ("load_seconds", InfoValue::Float(self.load_seconds)),
+            ("prefix_cache_tokens", InfoValue::Int((self.pool.prefix_stats().1 * self.pool.block_size) as i64)),
             ("bos_token_id", self.tokenizer.bos().map_or(InfoValue::None, |v| InfoValue::Int(v as i64))),
             ("eos_token_id", self.tokenizer.eos().map_or(InfoValue::None, |v| InfoValue::Int(v as i64))),
         ]
@@ -289,6 +343,24 @@ pub enum InfoValue {
     Str(String),
     List(Vec<String>),
     Counts(Vec<(String, usize)>),
+}
+
+/// FNV-1a of the file's size and of up to its first 8 MiB (the header: metadata, tensor table)
+/// and last 1 MiB (weights): what a saved session records of the model it belongs to.
+fn fingerprint(map: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |bytes: &[u8]| {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            h ^= u64::from_le_bytes(w);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(&(map.len() as u64).to_le_bytes());
+    eat(&map[..map.len().min(8 << 20)]);
+    eat(&map[map.len().saturating_sub(1 << 20)..]);
+    h
 }
 
 /// The tokenizer: a `tokenizer.json` beside the model wins; else the GGUF vocabulary.

@@ -17,6 +17,8 @@ pub struct GenParams {
     pub stop_token_ids: Vec<u32>,
     /// Keep going past end-of-generation tokens.
     pub ignore_eos: bool,
+    /// Report this many most likely alternatives (raw log-probabilities) with every token.
+    pub top_logprobs: usize,
 }
 
 /// One generated token and the text it completes.
@@ -30,6 +32,8 @@ pub struct Chunk {
     pub logprob: f32,
     /// "stop" (end token or stop string), "length" (max_tokens or context full), or None.
     pub finish_reason: Option<&'static str>,
+    /// The `top_logprobs` most likely tokens at this step and their raw log-probabilities.
+    pub top: Vec<(u32, f32)>,
 }
 
 pub struct Generator {
@@ -74,26 +78,47 @@ impl Generator {
 
     /// Generate one token; `None` once finished.
     pub fn step(&mut self, eng: &Engine, s: &mut Session, interrupted: &dyn Fn() -> bool) -> Result<Option<Chunk>> {
+        if let Some(end) = self.check_end(eng, s) {
+            return Ok(end);
+        }
+        let mut logits = self.next_logits(eng, s, interrupted)?;
+        Ok(Some(self.accept(eng, s, &mut logits)))
+    }
+
+    /// Before computing logits: `Some(final chunk or None)` when the generation is over (finished
+    /// already, or out of tokens or context).
+    pub fn check_end(&mut self, eng: &Engine, s: &Session) -> Option<Option<Chunk>> {
         if self.finished.is_some() {
-            return Ok(None);
+            return Some(None);
         }
         if self.generated >= self.params.max_tokens || s.tokens.len() >= eng.context_length {
             self.finished = Some("length");
             let text = self.decoder.flush() + &self.stops.flush();
-            return Ok(if text.is_empty() {
+            return Some(if text.is_empty() {
                 None
             } else {
-                Some(Chunk { token: u32::MAX, text, logprob: 0.0, finish_reason: Some("length") })
+                Some(Chunk { token: u32::MAX, text, logprob: 0.0, finish_reason: Some("length"), top: vec![] })
             });
         }
-        let mut logits = self.next_logits(eng, s, interrupted)?;
-        let sampled = self.sampler.sample(&mut logits, &s.tokens);
+        None
+    }
+
+    /// Sample from the next-token `logits` of the session (used as scratch), append the token,
+    /// and say what it completes.
+    pub fn accept(&mut self, eng: &Engine, s: &mut Session, logits: &mut [f32]) -> Chunk {
+        let top = if self.params.top_logprobs > 0 {
+            let lse = crate::sampling::log_sum_exp(logits);
+            crate::score::top_k_of(logits, self.params.top_logprobs).into_iter().map(|(i, x)| (i, x - lse)).collect()
+        } else {
+            vec![]
+        };
+        let sampled = self.sampler.sample(logits, &s.tokens);
         let tok = sampled.token;
         s.tokens.push(tok);
         self.generated += 1;
 
         let is_end = !self.params.ignore_eos && eng.tokenizer.is_eog(tok) || self.params.stop_token_ids.contains(&tok);
-        let mut chunk = Chunk { token: tok, text: String::new(), logprob: sampled.logprob, finish_reason: None };
+        let mut chunk = Chunk { token: tok, text: String::new(), logprob: sampled.logprob, finish_reason: None, top };
         if is_end {
             chunk.text = self.decoder.flush() + &self.stops.flush();
             chunk.finish_reason = Some("stop");
@@ -114,6 +139,6 @@ impl Generator {
             }
         }
         self.finished = chunk.finish_reason;
-        Ok(Some(chunk))
+        chunk
     }
 }

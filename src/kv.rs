@@ -5,11 +5,21 @@
 //! reference-counted so that later prefix sharing and copy-on-write forks can point two tables at one
 //! block; a block with more than one owner is read-only.
 //!
+//! Copy-on-write: a sequence about to write into a block it shares (a fork, or a block of the
+//! prefix cache) first copies it into a block of its own (`SeqKv::reserve`).
+//!
+//! The prefix cache keeps full blocks of computed prompts, keyed by the hash of every token up to
+//! the block's end (and checked token by token), so that a new sequence starting with the same
+//! tokens takes those blocks instead of recomputing them. It holds at most `prefix_capacity`
+//! blocks, evicts the least recently used first, and gives blocks back whenever an allocation
+//! would otherwise fail.
+//!
 //! The pool's memory is reserved zeroed (calloc): pages are only committed when first written, so a
 //! large pool costs nothing until it is used.
 
 use crate::error::{Error, Result};
 use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +35,38 @@ pub struct KvPool {
     layout: Layout,
     free: Mutex<Vec<u32>>,
     refs: Vec<AtomicU32>,
+    prefix: Mutex<PrefixCache>,
+}
+
+/// Full blocks of earlier prompts, for reuse (see the module note).
+struct PrefixCache {
+    capacity: usize,
+    tick: u64,
+    map: HashMap<u64, PrefixEntry>,
+    hits: u64,
+    reused_tokens: u64,
+}
+
+struct PrefixEntry {
+    block: u32,
+    /// Hash of the prefix before this block (0 for the first block) and this block's tokens: a
+    /// hash collision can never hand out a wrong block.
+    parent: u64,
+    tokens: Box<[u32]>,
+    depth: usize,
+    last_used: u64,
+}
+
+/// FNV-1a over the previous hash and a block of tokens.
+fn chain_hash(parent: u64, tokens: &[u32]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ parent;
+    for &t in tokens {
+        for b in t.to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h.max(1)
 }
 
 // SAFETY: block contents are only written through `k_mut`/`v_mut` by the single owner of a block
@@ -59,6 +101,7 @@ impl KvPool {
             // pop() hands out low ids first
             free: Mutex::new((0..n_blocks as u32).rev().collect()),
             refs: (0..n_blocks).map(|_| AtomicU32::new(0)).collect(),
+            prefix: Mutex::new(PrefixCache { capacity: 0, tick: 0, map: HashMap::new(), hits: 0, reused_tokens: 0 }),
         })
     }
 
@@ -75,16 +118,133 @@ impl KvPool {
     }
 
     fn alloc(&self) -> Result<u32> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        let id = free.pop().ok_or_else(|| {
-            Error::KvCacheFull(format!(
-                "all {} blocks ({} tokens) of the KV cache are in use; free sessions or raise kv_cache_tokens",
-                self.n_blocks,
-                self.capacity_tokens()
-            ))
-        })?;
-        self.refs[id as usize].store(1, Ordering::Release);
-        Ok(id)
+        loop {
+            if let Some(id) = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+                self.refs[id as usize].store(1, Ordering::Release);
+                return Ok(id);
+            }
+            // no free block: give back cached prefixes, least recently used first
+            if !self.evict_one() {
+                return Err(Error::KvCacheFull(format!(
+                    "all {} blocks ({} tokens) of the KV cache are in use; free sessions or raise kv_cache_tokens",
+                    self.n_blocks,
+                    self.capacity_tokens()
+                )));
+            }
+        }
+    }
+
+    fn prefix(&self) -> std::sync::MutexGuard<'_, PrefixCache> {
+        self.prefix.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Most blocks the prefix cache may hold (0 turns it off and empties it).
+    pub fn set_prefix_capacity(&self, blocks: usize) {
+        self.prefix().capacity = blocks;
+        while self.prefix().map.len() > blocks {
+            self.evict_one();
+        }
+    }
+
+    /// (blocks held, capacity, lookups that reused blocks, tokens reused).
+    pub fn prefix_stats(&self) -> (usize, usize, u64, u64) {
+        let p = self.prefix();
+        (p.map.len(), p.capacity, p.hits, p.reused_tokens)
+    }
+
+    /// Drop the least recently used (deepest first on ties) cached block; false when none.
+    fn evict_one(&self) -> bool {
+        let id = {
+            let mut p = self.prefix();
+            let Some((&key, _)) = p.map.iter().min_by_key(|(_, e)| (e.last_used, usize::MAX - e.depth)) else {
+                return false;
+            };
+            p.map.remove(&key).map(|e| e.block)
+        };
+        if let Some(id) = id {
+            self.release(id);
+        }
+        true
+    }
+
+    /// Blocks of the longest cached prefix of `tokens` made of whole blocks, at most `max_blocks`
+    /// of them; each comes with a reference the caller now owns.
+    pub fn lookup_prefix(&self, tokens: &[u32], max_blocks: usize) -> Vec<u32> {
+        let bs = self.block_size;
+        let mut p = self.prefix();
+        if p.capacity == 0 {
+            return vec![];
+        }
+        p.tick += 1;
+        let tick = p.tick;
+        let mut out = Vec::new();
+        let mut h = 0u64;
+        for (i, blk) in tokens.chunks_exact(bs).take(max_blocks).enumerate() {
+            let key = chain_hash(h, blk);
+            match p.map.get_mut(&key) {
+                Some(e) if e.parent == h && e.depth == i && &*e.tokens == blk => {
+                    e.last_used = tick;
+                    self.retain(e.block);
+                    out.push(e.block);
+                }
+                _ => break,
+            }
+            h = key;
+        }
+        if !out.is_empty() {
+            p.hits += 1;
+            p.reused_tokens += (out.len() * bs) as u64;
+        }
+        out
+    }
+
+    /// Offer the full blocks of a computed sequence to the prefix cache.
+    pub fn remember_prefix(&self, tokens: &[u32], blocks: &[u32], computed: usize) {
+        let bs = self.block_size;
+        let mut p = self.prefix();
+        if p.capacity == 0 {
+            return;
+        }
+        p.tick += 1;
+        let tick = p.tick;
+        let mut h = 0u64;
+        let n_full = (computed.min(tokens.len()) / bs).min(blocks.len()).min(p.capacity);
+        for (i, blk) in tokens.chunks_exact(bs).take(n_full).enumerate() {
+            let key = chain_hash(h, blk);
+            if let Some(e) = p.map.get_mut(&key) {
+                e.last_used = tick;
+            } else {
+                self.retain(blocks[i]);
+                p.map.insert(key, PrefixEntry { block: blocks[i], parent: h, tokens: blk.into(), depth: i, last_used: tick });
+            }
+            h = key;
+        }
+        let over = p.map.len().saturating_sub(p.capacity);
+        drop(p);
+        for _ in 0..over {
+            self.evict_one();
+        }
+    }
+
+    fn shared(&self, id: u32) -> bool {
+        self.refs[id as usize].load(Ordering::Acquire) > 1
+    }
+
+    /// Copy every layer of block `from` into block `to`.
+    fn copy_block(&self, from: u32, to: u32) {
+        let n = self.block_floats;
+        assert!(from as usize * n + n <= n * self.n_blocks && to as usize * n + n <= n * self.n_blocks && from != to);
+        // SAFETY: both in bounds (checked), distinct blocks; `to` is exclusively owned by the caller.
+        unsafe { std::ptr::copy_nonoverlapping(self.data.add(from as usize * n), self.data.add(to as usize * n), n) }
+    }
+
+    /// Every value of one position (all layers, k then v), for saving a session.
+    pub fn position(&self, block: u32, slot: usize, out: &mut Vec<f32>) {
+        let d = self.kv_dim;
+        for layer in 0..self.n_layers {
+            out.extend_from_slice(&self.k(block, layer)[slot * d..(slot + 1) * d]);
+            out.extend_from_slice(&self.v(block, layer)[slot * d..(slot + 1) * d]);
+        }
     }
 
     /// Take one more reference to a block (prefix sharing, forks).
@@ -159,9 +319,22 @@ impl SeqKv {
         &self.pool
     }
 
-    /// Make room for `n` more positions, allocating blocks as needed. On failure nothing changes.
+    /// Make room for `n` more positions, allocating blocks as needed, and make the blocks those
+    /// positions fall in this sequence's own (copy-on-write). On failure nothing changes.
     pub fn reserve(&mut self, n: usize) -> Result<()> {
-        let need = (self.len + n).div_ceil(self.pool.block_size);
+        let bs = self.pool.block_size;
+        let need = (self.len + n).div_ceil(bs);
+        if n > 0 {
+            for i in self.len / bs..need.min(self.blocks.len()) {
+                let old = self.blocks[i];
+                if self.pool.shared(old) {
+                    let new = self.pool.alloc()?;
+                    self.pool.copy_block(old, new);
+                    self.blocks[i] = new;
+                    self.pool.release(old);
+                }
+            }
+        }
         let before = self.blocks.len();
         while self.blocks.len() < need {
             match self.pool.alloc() {
@@ -175,6 +348,22 @@ impl SeqKv {
             }
         }
         Ok(())
+    }
+
+    /// A second table over the same blocks (a fork): both read them; whichever writes into a shared
+    /// block first copies it.
+    pub fn share(&self) -> SeqKv {
+        for &id in &self.blocks {
+            self.pool.retain(id);
+        }
+        SeqKv { pool: self.pool.clone(), blocks: self.blocks.clone(), len: self.len }
+    }
+
+    /// Start an empty sequence from blocks of the prefix cache (`lookup_prefix`'s result).
+    pub fn adopt_prefix(&mut self, blocks: Vec<u32>) {
+        debug_assert!(self.blocks.is_empty() && self.len == 0);
+        self.len = blocks.len() * self.pool.block_size;
+        self.blocks = blocks;
     }
 
     /// Forget positions from `len` on and give back the blocks no longer needed.
@@ -244,5 +433,61 @@ mod tests {
         assert_eq!(pool.k(b, 1)[slot * 3..slot * 3 + 3], [2.0; 3]);
         assert_eq!(pool.v(b, 1)[slot * 3..slot * 3 + 3], [-2.0; 3]);
         assert_eq!(pool.k(b, 0)[slot * 3], 0.0, "other layers untouched");
+    }
+
+    #[test]
+    fn forks_share_blocks_until_one_writes() {
+        let pool = Arc::new(KvPool::new(1, 2, 2, 8).unwrap());
+        let mut a = SeqKv::new(pool.clone());
+        a.reserve(3).unwrap();
+        for p in 0..3 {
+            let (b, slot) = a.locate(p);
+            pool.write(b, 0, slot, &[p as f32; 2], &[0.0; 2]);
+        }
+        a.len = 3;
+        let mut b = a.share();
+        assert_eq!(pool.free_blocks(), 6, "a fork takes no new block");
+        // b writes position 3: the shared second block is copied first
+        b.reserve(1).unwrap();
+        assert_ne!(a.blocks[1], b.blocks[1]);
+        assert_eq!(a.blocks[0], b.blocks[0]);
+        let (blk, slot) = b.locate(3);
+        pool.write(blk, 0, slot, &[9.0; 2], &[0.0; 2]);
+        let (ab, aslot) = a.locate(2);
+        let (bb, bslot) = b.locate(2);
+        assert_eq!(pool.k(ab, 0)[aslot * 2], 2.0);
+        assert_eq!(pool.k(bb, 0)[bslot * 2], 2.0, "the copy holds what was there");
+        drop(a);
+        drop(b);
+        assert_eq!(pool.free_blocks(), 8);
+    }
+
+    #[test]
+    fn prefix_cache_reuses_checks_and_evicts() {
+        let pool = Arc::new(KvPool::new(1, 1, 2, 4).unwrap());
+        pool.set_prefix_capacity(4);
+        let toks = [1u32, 2, 3, 4, 5];
+        let mut a = SeqKv::new(pool.clone());
+        a.reserve(5).unwrap();
+        a.len = 5;
+        pool.remember_prefix(&toks, &a.blocks, 5);
+        assert_eq!(pool.prefix_stats().0, 2, "two full blocks cached");
+        let got = pool.lookup_prefix(&[1, 2, 3, 4, 9, 9], 3);
+        assert_eq!(got, a.blocks[..2].to_vec());
+        let adopt = |blocks: Vec<u32>| {
+            let mut s = SeqKv::new(pool.clone());
+            s.adopt_prefix(blocks);
+            s
+        };
+        assert_eq!(adopt(pool.lookup_prefix(&[1, 2, 7, 4], 2)).len, 2, "a different second block stops the match");
+        assert!(pool.lookup_prefix(&[2, 1], 1).is_empty());
+        let b = adopt(got);
+        assert_eq!(b.len, 4);
+        drop(a);
+        drop(b);
+        assert_eq!(pool.free_blocks(), 2, "the cache still holds two blocks");
+        let mut c = SeqKv::new(pool.clone());
+        c.reserve(8).unwrap();
+        assert_eq!(pool.prefix_stats().0, 0, "allocation pressure empties the cache");
     }
 }

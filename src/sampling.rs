@@ -273,6 +273,12 @@ fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     lanes.iter().sum()
 }
 
+/// ln(sum(exp(logits))), computed stably (the normalizer of the log-softmax).
+pub fn log_sum_exp(logits: &[f32]) -> f32 {
+    let n = LogNormalizer::of(logits);
+    (n.max as f64 + n.log_sum) as f32
+}
+
 /// Log of the softmax normalizer of a logit row, with NaN counted as `-inf`.
 ///
 /// Handles the edge cases a plain `max + ln(sum exp)` gets wrong: all entries `-inf` (every

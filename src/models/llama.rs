@@ -124,15 +124,21 @@ impl Model for Llama {
         m.into_iter().collect()
     }
 
-    fn forward(&self, be: &dyn Backend, spans: &mut [Span], interrupted: &dyn Fn() -> bool, logits: &mut [f32]) -> Result<()> {
+    fn forward(&self, be: &dyn Backend, spans: &mut [Span], interrupted: &dyn Fn() -> bool, hidden: &mut [f32]) -> Result<()> {
         let start_lens: Vec<usize> = spans.iter().map(|s| s.kv.len).collect();
-        let r = self.forward_inner(be, spans, interrupted, logits);
+        let r = self.forward_inner(be, spans, interrupted, hidden);
         if r.is_err() {
             for (s, &len) in spans.iter_mut().zip(&start_lens) {
                 s.kv.truncate(len);
             }
         }
         r
+    }
+
+    fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]) {
+        if n > 0 {
+            be.matmul(self.output.as_ref().unwrap_or(&self.embd), hidden, n, logits);
+        }
     }
 }
 
@@ -142,12 +148,12 @@ impl Llama {
         be: &dyn Backend,
         spans: &mut [Span],
         interrupted: &dyn Fn() -> bool,
-        logits: &mut [f32],
+        hidden: &mut [f32],
     ) -> Result<()> {
         let c = &self.cfg;
         let n_rows: usize = spans.iter().map(|s| s.want.rows(s.tokens.len())).sum();
-        if logits.len() != n_rows * c.vocab_size {
-            return Err(Error::Internal(format!("logits buffer holds {} floats, {} needed", logits.len(), n_rows * c.vocab_size)));
+        if hidden.len() != n_rows * c.n_embd {
+            return Err(Error::Internal(format!("hidden buffer holds {} floats, {} needed", hidden.len(), n_rows * c.n_embd)));
         }
         let (d, hd) = (c.n_embd, c.head_dim);
         let (q_dim, kv_dim) = (c.n_head * hd, c.kv_dim());
@@ -230,21 +236,16 @@ impl Llama {
             s.kv.len += s.tokens.len();
         }
 
-        // Final norm and output projection, only at the rows asked for.
-        let mut rows = Vec::new();
+        // Final norm, only at the rows asked for.
+        let mut o = 0;
         for (s, &row0) in spans.iter().zip(&row0s) {
             let nt = s.tokens.len();
-            let first = nt - s.want.rows(nt);
-            rows.extend(row0 + first..row0 + nt);
+            for r in row0 + nt - s.want.rows(nt)..row0 + nt {
+                hidden[o * d..(o + 1) * d].copy_from_slice(&x[r * d..(r + 1) * d]);
+                o += 1;
+            }
         }
-        let mut hs = Vec::with_capacity(rows.len() * d);
-        for &r in &rows {
-            hs.extend_from_slice(&x[r * d..(r + 1) * d]);
-        }
-        be.rms_norm(&mut hs, &self.out_norm, c.norm_eps);
-        if !rows.is_empty() {
-            be.matmul(self.output.as_ref().unwrap_or(&self.embd), &hs, rows.len(), logits);
-        }
+        be.rms_norm(hidden, &self.out_norm, c.norm_eps);
         Ok(())
     }
 }

@@ -40,11 +40,14 @@ pub trait Model: Send + Sync {
     fn config(&self) -> &ModelConfig;
     /// Weight types and how many tensors of each (for `Engine.info`).
     fn weight_types(&self) -> Vec<(String, usize)>;
-    /// Run the batch and write the logits rows asked for, span by span, into `logits`
-    /// (`[rows, vocab]` row-major, rows = sum of `span.want.rows()`): the final matrix product writes
-    /// straight into the caller's buffer. `interrupted` is polled between layers; on any error every
-    /// span's cache is rolled back to where it was.
-    fn forward(&self, be: &dyn Backend, spans: &mut [Span], interrupted: &dyn Fn() -> bool, logits: &mut [f32]) -> Result<()>;
+    /// Run the batch and write the final (normed) hidden state of the rows asked for, span by span,
+    /// into `hidden` (`[rows, n_embd]`, rows = sum of `span.want.rows()`). `interrupted` is polled
+    /// between layers; on any error every span's cache is rolled back to where it was.
+    fn forward(&self, be: &dyn Backend, spans: &mut [Span], interrupted: &dyn Fn() -> bool, hidden: &mut [f32]) -> Result<()>;
+    /// The output projection of `n` hidden rows into `logits` (`[n, vocab]`), written straight into
+    /// the caller's buffer. Kept apart from `forward` so that callers bound the logits they hold
+    /// (scoring long texts projects a few rows at a time).
+    fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]);
 }
 
 /// Load the architecture the file names.

@@ -10,7 +10,7 @@ use pyo3::types::{PyDict, PyList};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-#[pyclass(name = "Engine", module = "lanner._lanner", frozen)]
+#[pyclass(name = "Engine", module = "lanner._lanner", frozen, subclass)]
 pub struct PyEngine {
     inner: RwLock<Option<Arc<Engine>>>,
 }
@@ -24,7 +24,8 @@ impl PyEngine {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (model, threads=None, context_length=None, kv_cache_tokens=None, kv_block_size=None))]
+    #[pyo3(signature = (model, threads=None, context_length=None, kv_cache_tokens=None, kv_block_size=None,
+        prefix_cache_tokens=None))]
     fn new(
         py: Python<'_>,
         model: PathBuf,
@@ -32,8 +33,9 @@ impl PyEngine {
         context_length: Option<usize>,
         kv_cache_tokens: Option<usize>,
         kv_block_size: Option<usize>,
+        prefix_cache_tokens: Option<usize>,
     ) -> PyResult<Self> {
-        let opts = EngineOptions { threads, context_length, kv_cache_tokens, kv_block_size };
+        let opts = EngineOptions { threads, context_length, kv_cache_tokens, kv_block_size, prefix_cache_tokens };
         let eng = run(py, |_| Engine::load(&model, &opts))?;
         Ok(PyEngine { inner: RwLock::new(Some(Arc::new(eng))) })
     }
@@ -110,7 +112,9 @@ impl PyEngine {
     #[pyo3(signature = (prompt, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05,
         repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0, penalty_last_n=64,
         logit_bias=None, seed=None, stop=None, stop_token_ids=None, ignore_eos=false, add_special=true))]
+    /// Generate from one prompt and return the text (batches: the Python `Engine.generate`).
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(name = "_generate_one")]
     fn generate(
         &self,
         py: Python<'_>,
@@ -134,7 +138,7 @@ impl PyEngine {
         let eng = self.get()?;
         let params = gen_params(
             max_tokens, temperature, top_k, top_p, min_p, repetition_penalty, presence_penalty,
-            frequency_penalty, penalty_last_n, logit_bias, seed, stop, stop_token_ids, ignore_eos,
+            frequency_penalty, penalty_last_n, logit_bias, seed, stop, stop_token_ids, ignore_eos, 0,
         )?;
         let ids = super::session::input_ids(py, &eng, prompt, add_special)?;
         let mut gen = Generator::new(params).map_err(to_py)?;
@@ -175,6 +179,73 @@ impl PyEngine {
         drop(refs);
         drop(guards);
         super::arrays::vec_to_numpy(py, out, n, eng.config().vocab_size, true)
+    }
+
+    /// Log-probabilities of tokens given what precedes them. `items`: texts or token lists (every
+    /// token after the first is scored) or `(context, continuation)` pairs (the continuation is
+    /// scored). Returns one ScoreResult per item, in order; batched, memory-bounded.
+    #[pyo3(signature = (items, top_logprobs=0, add_special=true))]
+    fn score(&self, py: Python<'_>, items: &Bound<'_, PyAny>, top_logprobs: usize, add_special: bool) -> PyResult<Vec<super::batch::PyScoreResult>> {
+        let eng = self.get()?;
+        if items.is_instance_of::<pyo3::types::PyString>() || items.is_instance_of::<pyo3::types::PyTuple>() {
+            return Err(pyo3::exceptions::PyTypeError::new_err("score() takes a list of items (wrap a single item in a list)"));
+        }
+        let its = super::batch::score_items(py, &eng, items, add_special)?;
+        let res = run(py, |interrupted| eng.score(&its, top_logprobs, interrupted))?;
+        Ok(super::batch::score_results(py, &its, res, top_logprobs > 0))
+    }
+
+    /// Rolling perplexity of a text (or token ids): every token after the first is predicted once,
+    /// in windows of at most `window` tokens (default: the context length) starting every `stride`
+    /// tokens (default: `window`).
+    #[pyo3(signature = (text, window=None, stride=None, add_special=true))]
+    fn perplexity(
+        &self,
+        py: Python<'_>,
+        text: &Bound<'_, PyAny>,
+        window: Option<usize>,
+        stride: Option<usize>,
+        add_special: bool,
+    ) -> PyResult<super::batch::PyPerplexity> {
+        let eng = self.get()?;
+        let ids = super::session::input_ids(py, &eng, text, add_special)?;
+        let lp = run(py, |interrupted| eng.rolling_logprobs(&ids, window, stride, interrupted))?;
+        Ok(super::batch::perplexity(py, ids.len(), lp))
+    }
+
+    /// A session saved with `Session.save` (for this model).
+    fn load_session(slf: &Bound<'_, Self>, path: PathBuf) -> PyResult<PySession> {
+        let py = slf.py();
+        let eng = slf.get().get()?;
+        let s = run(py, |_| crate::session::Session::load(&eng, &path))?;
+        Ok(PySession::new(slf.clone().unbind(), s))
+    }
+
+    /// Start a batch: one settings dict per prompt (see `Engine.generate`).
+    #[pyo3(signature = (prompts, params, max_batch_size=64, add_special=true))]
+    fn _batch(
+        &self,
+        py: Python<'_>,
+        prompts: Vec<Bound<'_, PyAny>>,
+        params: Vec<Bound<'_, PyDict>>,
+        max_batch_size: usize,
+        add_special: bool,
+    ) -> PyResult<super::batch::PyBatchRun> {
+        super::batch::PyBatchRun::start(py, self.get()?, prompts, params, max_batch_size, add_special)
+    }
+
+    /// The prefix cache: blocks held, capacity (blocks), lookups that reused blocks, tokens reused.
+    #[getter]
+    fn prefix_cache<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let eng = self.get()?;
+        let (held, cap, hits, reused) = eng.pool.prefix_stats();
+        let d = PyDict::new(py);
+        d.set_item("blocks", held)?;
+        d.set_item("capacity_blocks", cap)?;
+        d.set_item("block_size", eng.pool.block_size)?;
+        d.set_item("hits", hits)?;
+        d.set_item("reused_tokens", reused)?;
+        Ok(d)
     }
 
     /// Free the model and the KV pool once in-flight calls end; later calls raise EngineClosedError.

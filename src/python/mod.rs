@@ -1,6 +1,7 @@
 //! The binding layer: the only code that knows PyO3.
 
 pub mod arrays;
+pub mod batch;
 pub mod engine;
 pub mod errors;
 pub mod session;
@@ -44,6 +45,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::PySession>()?;
     m.add_class::<session::PyGenerateStream>()?;
     m.add_class::<session::PyChunk>()?;
+    m.add_class::<batch::PyBatchRun>()?;
+    m.add_class::<batch::PyCompletion>()?;
+    m.add_class::<batch::PyScoreResult>()?;
+    m.add_class::<batch::PyPerplexity>()?;
     m.add_function(wrap_pyfunction!(cpu_info, m)?)?;
     m.add_function(wrap_pyfunction!(read_tensor, m)?)?;
     m.add("ModelError", py.get_type::<errors::ModelError>())?;

@@ -91,6 +91,7 @@ pub fn gen_params(
     stop: Option<&Bound<'_, PyAny>>,
     stop_token_ids: Option<Vec<u32>>,
     ignore_eos: bool,
+    top_logprobs: usize,
 ) -> PyResult<GenParams> {
     let sampling = SamplingParams {
         temperature,
@@ -111,6 +112,7 @@ pub fn gen_params(
         stop: parse_stop(stop)?,
         stop_token_ids: stop_token_ids.unwrap_or_default(),
         ignore_eos,
+        top_logprobs,
     })
 }
 
@@ -155,7 +157,7 @@ impl PySession {
     /// Stream generated tokens: an iterator of Chunk(token, text, logprob, finish_reason).
     #[pyo3(signature = (prompt=None, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05,
         repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0, penalty_last_n=64,
-        logit_bias=None, seed=None, stop=None, stop_token_ids=None, ignore_eos=false))]
+        logit_bias=None, seed=None, stop=None, stop_token_ids=None, ignore_eos=false, top_logprobs=0))]
     #[allow(clippy::too_many_arguments)]
     fn generate(
         slf: &Bound<'_, Self>,
@@ -174,12 +176,13 @@ impl PySession {
         stop: Option<&Bound<'_, PyAny>>,
         stop_token_ids: Option<Vec<u32>>,
         ignore_eos: bool,
+        top_logprobs: usize,
     ) -> PyResult<PyGenerateStream> {
         let py = slf.py();
         let this = slf.get();
         let params = gen_params(
             max_tokens, temperature, top_k, top_p, min_p, repetition_penalty, presence_penalty,
-            frequency_penalty, penalty_last_n, logit_bias, seed, stop, stop_token_ids, ignore_eos,
+            frequency_penalty, penalty_last_n, logit_bias, seed, stop, stop_token_ids, ignore_eos, top_logprobs,
         )?;
         let gen = Generator::new(params).map_err(to_py)?;
         let pending = match prompt {
@@ -191,6 +194,22 @@ impl PySession {
             None => vec![],
         };
         Ok(PyGenerateStream { session: slf.clone().unbind(), gen: Mutex::new(gen), pending: Mutex::new(pending) })
+    }
+
+    /// A new session with the same tokens that shares this one's KV blocks (copy-on-write): forking
+    /// a long session costs a block table, not a copy of its cache.
+    fn fork(&self, py: Python<'_>) -> PyResult<PySession> {
+        self.engine()?; // a closed engine cannot fork
+        let s = self.lock()?;
+        Ok(PySession::new(self.engine.clone_ref(py), s.fork()))
+    }
+
+    /// Write the session (tokens and KV cache) to `path`; `Engine.load_session` reads it back.
+    fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        let eng = self.engine()?;
+        let s = self.lock()?;
+        let sess: &Session = &s;
+        run(py, |_| sess.save(&eng, &path))
     }
 
     /// Forget every token; the KV blocks go back to the pool.
@@ -228,6 +247,8 @@ pub struct PyChunk {
     pub text: String,
     pub logprob: f32,
     pub finish_reason: Option<&'static str>,
+    /// [(token, logprob)] of the most likely tokens at this step (empty unless top_logprobs > 0).
+    pub top_logprobs: Vec<(u32, f32)>,
 }
 
 #[pymethods]
@@ -247,6 +268,7 @@ impl From<Chunk> for PyChunk {
             text: c.text,
             logprob: c.logprob,
             finish_reason: c.finish_reason,
+            top_logprobs: c.top,
         }
     }
 }

@@ -13,11 +13,15 @@ use crate::kv::KvPool;
 use crate::quant;
 use crate::tensor::QTensor;
 use rayon::prelude::*;
+use std::sync::Arc;
 
 pub struct CpuBackend {
-    pool: rayon::ThreadPool,
+    pool: Arc<rayon::ThreadPool>,
     threads: usize,
     k: &'static table::Kernels,
+    /// Batch-invariant mode: every matrix product goes through the tile path (zero-padded at the
+    /// edges), so a token's result never depends on how many other tokens share the call.
+    invariant: bool,
 }
 
 
@@ -35,7 +39,12 @@ impl CpuBackend {
             .thread_name(|i| format!("lanner-cpu-{i}"))
             .build()
             .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
-        Ok(CpuBackend { pool, threads, k: table::kernels() })
+        Ok(CpuBackend { pool: Arc::new(pool), threads, k: table::kernels(), invariant: false })
+    }
+
+    /// The same threads and kernels in batch-invariant mode (see `invariant`).
+    pub fn batch_invariant(&self) -> CpuBackend {
+        CpuBackend { pool: self.pool.clone(), threads: self.threads, k: self.k, invariant: true }
     }
 }
 
@@ -65,10 +74,18 @@ impl Backend for CpuBackend {
         let n_chunks = rows.div_ceil(chunk);
         let out_ptr = SendPtr(out.as_mut_ptr());
         let k = self.k;
-        // one token (decode): a fused row kernel reads each weight byte once, if the tier has one
-        let fused = if n == 1 { k.dot_row(w.ty) } else { None };
-        // several tokens (prefill, batches): dequantize 4 rows, then 4 x 4 tiles by the microkernel
-        let tiled = n >= 4 && cols % k.gemm_k_multiple == 0;
+        // One token (decode): a fused row kernel reads each weight byte once, if the tier has one.
+        // Otherwise (and always in batch-invariant mode) 4 dequantized rows x 4 tokens go through
+        // the GEMM microkernel, the edges zero-padded to full tiles: every output is then computed
+        // by the same arithmetic whatever n is and wherever its token sits in the batch.
+        let fused = if n == 1 && !self.invariant { k.dot_row(w.ty) } else { None };
+        let tiled = (n >= 2 || self.invariant) && cols % k.gemm_k_multiple == 0;
+        let full = n / 4 * 4;
+        let mut x_tail = vec![0f32; if tiled && full < n { 4 * cols } else { 0 }];
+        if !x_tail.is_empty() {
+            x_tail[..(n - full) * cols].copy_from_slice(&x[full * cols..]);
+        }
+        let x_tail = &x_tail;
         self.pool.install(|| {
             (0..n_chunks).into_par_iter().for_each_init(
                 || vec![0f32; 4 * cols],
@@ -78,7 +95,6 @@ impl Backend for CpuBackend {
                     // since each task owns its rows r.
                     let put = |t: usize, r: usize, v: f32| unsafe { *op.0.add(t * rows + r) = v };
                     let (r0, r1) = (c * chunk, ((c + 1) * chunk).min(rows));
-                    let mut r = r0;
                     if let Some(f) = fused {
                         for r in r0..r1 {
                             put(0, r, f(w.row(r), x));
@@ -87,30 +103,31 @@ impl Backend for CpuBackend {
                     }
                     if tiled {
                         let mut tile = [0f32; 16];
-                        while r + 4 <= r1 {
+                        for r in (r0..r1).step_by(4) {
+                            let nr = (r1 - r).min(4);
                             for i in 0..4 {
-                                quant::dequantize_row(w.ty, w.row(r + i), &mut buf[i * cols..(i + 1) * cols]);
+                                let dst = &mut buf[i * cols..(i + 1) * cols];
+                                if i < nr {
+                                    quant::dequantize_row(w.ty, w.row(r + i), dst);
+                                } else {
+                                    dst.fill(0.0);
+                                }
                             }
-                            let mut t = 0;
-                            while t + 4 <= n {
-                                (k.gemm_f32_4x4)(buf, cols, &x[t * cols..], cols, cols, &mut tile, 4);
-                                for tt in 0..4 {
-                                    for rr in 0..4 {
+                            for t in (0..n).step_by(4) {
+                                let xs = if t < full { &x[t * cols..] } else { &x_tail[..] };
+                                (k.gemm_f32_4x4)(buf, cols, xs, cols, cols, &mut tile, 4);
+                                for tt in 0..(n - t).min(4) {
+                                    for rr in 0..nr {
                                         put(t + tt, r + rr, tile[tt * 4 + rr]);
                                     }
                                 }
-                                t += 4;
                             }
-                            for t in t..n {
-                                for i in 0..4 {
-                                    put(t, r + i, (k.dot_f32)(&buf[i * cols..(i + 1) * cols], &x[t * cols..(t + 1) * cols]));
-                                }
-                            }
-                            r += 4;
                         }
+                        return;
                     }
-                    // rows left over (or no tiling): one row at a time
-                    for r in r..r1 {
+                    // one row at a time (a single token without a fused kernel, or k not a
+                    // multiple of the microkernel's step)
+                    for r in r0..r1 {
                         let row = &mut buf[..cols];
                         quant::dequantize_row(w.ty, w.row(r), row);
                         for t in 0..n {
@@ -290,6 +307,35 @@ mod tests {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batch_invariant_mode_gives_every_token_the_same_bits_at_any_batch_size() {
+        let be = CpuBackend::new(2).unwrap();
+        let inv = be.batch_invariant();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for ty in [GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q6_K] {
+            let cols = ty.block_size().max(16) * 2;
+            let rows = 37;
+            let w = QTensor::from_f32("w", ty, rows, cols, &rand_vec(&mut seed, rows * cols));
+            let x = rand_vec(&mut seed, 11 * cols);
+            let mut alone = vec![0f32; 11 * rows];
+            for t in 0..11 {
+                inv.matmul(&w, &x[t * cols..(t + 1) * cols], 1, &mut alone[t * rows..(t + 1) * rows]);
+            }
+            for n in [2usize, 3, 4, 5, 8, 11] {
+                for start in [0usize, 11 - n] {
+                    let mut out = vec![f32::NAN; n * rows];
+                    inv.matmul(&w, &x[start * cols..(start + n) * cols], n, &mut out);
+                    let want = &alone[start * rows..(start + n) * rows];
+                    assert!(out.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()), "{} n={n} start={start}", ty.name());
+                    // several tokens: the default mode takes the same path
+                    let mut out2 = vec![f32::NAN; n * rows];
+                    be.matmul(&w, &x[start * cols..(start + n) * cols], n, &mut out2);
+                    assert!(out2.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()), "{} default n={n}", ty.name());
                 }
             }
         }
