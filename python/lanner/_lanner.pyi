@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -44,6 +44,7 @@ class Chunk:
     text: str
     logprob: float
     finish_reason: str | None
+    top_logprobs: list[tuple[int, float]]
 
 class GenerateStream(Iterator[Chunk]):
     """Iterator of Chunks; each step computes one token with the GIL released."""
@@ -79,8 +80,13 @@ class Session:
         stop: str | Sequence[str] | None = None,
         stop_token_ids: Sequence[int] | None = None,
         ignore_eos: bool = False,
+        top_logprobs: int = 0,
     ) -> GenerateStream:
         """Stream tokens continuing the session (after appending `prompt`, if given)."""
+    def fork(self) -> Session:
+        """A new session with the same tokens sharing this one's KV blocks (copy-on-write)."""
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write tokens and KV cache to `path` (versioned, checksummed); see Engine.load_session."""
     def reset(self) -> None:
         """Forget every token; the KV blocks go back to the pool."""
     @property
@@ -99,6 +105,7 @@ class Engine:
         context_length: int | None = None,
         kv_cache_tokens: int | None = None,
         kv_block_size: int | None = None,
+        prefix_cache_tokens: int | None = None,
     ) -> None: ...
     @property
     def info(self) -> dict[str, Any]: ...
@@ -118,7 +125,7 @@ class Engine:
     def session(self) -> Session: ...
     def feed_batch(self, items: Sequence[tuple[Session, str | Sequence[int]]]) -> npt.NDArray[np.float32]:
         """Feed several sessions in one forward pass; returns float32 [len(items), vocab] next-token logits."""
-    def generate(
+    def _generate_one(
         self,
         prompt: str | Sequence[int],
         max_tokens: int = 256,
@@ -138,6 +145,73 @@ class Engine:
         add_special: bool = True,
     ) -> str:
         """Generate in a fresh session and return the text."""
+    def score(
+        self,
+        items: Sequence[str | Sequence[int] | tuple[str | Sequence[int], str | Sequence[int]]],
+        top_logprobs: int = 0,
+        add_special: bool = True,
+    ) -> list[ScoreResult]:
+        """Log-probabilities of texts (every token after the first) or of (context, continuation) pairs."""
+    def perplexity(
+        self,
+        text: str | Sequence[int],
+        window: int | None = None,
+        stride: int | None = None,
+        add_special: bool = True,
+    ) -> Perplexity:
+        """Rolling perplexity: every token after the first predicted once, in windows."""
+    def load_session(self, path: str | os.PathLike[str]) -> Session:
+        """A session written by Session.save for this model."""
+    def _batch(
+        self,
+        prompts: Sequence[str | Sequence[int]],
+        params: Sequence[dict[str, Any]],
+        max_batch_size: int = 64,
+        add_special: bool = True,
+    ) -> BatchRun: ...
+    @property
+    def prefix_cache(self) -> dict[str, int]: ...
     def close(self) -> None: ...
     def __enter__(self) -> Engine: ...
     def __exit__(self, *args: object) -> bool: ...
+
+class Completion:
+    """One finished request of Engine.generate."""
+
+    index: int
+    text: str
+    tokens: list[int]
+    finish_reason: str | None
+    logprobs: npt.NDArray[np.float32]
+    top_logprobs: list[list[tuple[int, float]]] | None
+    prompt_tokens: list[int]
+    prompt_logprobs: npt.NDArray[np.float32] | None
+
+class BatchRun:
+    """A running batch of requests (the loop behind Engine.generate and Engine.stream)."""
+
+    def step(self, processors: Sequence[Callable[[list[int], npt.NDArray[np.float32]], Any]] | None = None) -> list[tuple[int, Chunk]]: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def n_finished(self) -> int: ...
+    @property
+    def n_requests(self) -> int: ...
+    def results(self) -> list[Completion]: ...
+
+class ScoreResult:
+    """Scores of one item: `logprobs` of the scored tokens, their `total`, whether all were `greedy`."""
+
+    logprobs: npt.NDArray[np.float32]
+    total: float
+    greedy: bool
+    tokens: list[int]
+    top_logprobs: list[list[tuple[int, float]]] | None
+
+class Perplexity:
+    """Rolling perplexity of a text and the log-probability of every token after the first."""
+
+    perplexity: float
+    logprobs: npt.NDArray[np.float32]
+    total: float
+    n_tokens: int
