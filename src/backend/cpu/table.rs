@@ -69,8 +69,9 @@ pub fn kernels_summary() -> String {
     let k = kernels();
     let rows: Vec<&str> = k.dot_row_f32.iter().flatten().map(|(_, n)| *n).collect();
     format!(
-        "{}; fused row x f32: {}; everything else: scalar Rust references",
+        "{}; {}; fused row x f32: {}; everything else: scalar Rust references",
         k.dot_f32_name,
+        k.gemm_name,
         if rows.is_empty() { "none".to_string() } else { rows.join(", ") }
     )
 }
@@ -105,6 +106,14 @@ mod x86 {
         fn lanner_dot_q5_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q6_k_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_gemm_f32_4x4_avx512(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
+        fn lanner_gemm_f32_4x4_avx2(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
+    }
+
+    fn gemm_f32_4x4_avx2(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
+        assert!(k % 8 == 0 && k <= ldw && k <= ldx && 4 <= ldc, "gemm 4x4: bad shape");
+        assert!(w.len() >= 3 * ldw + k && x.len() >= 3 * ldx + k && c.len() >= 3 * ldc + 4, "gemm 4x4: short buffers");
+        // SAFETY: bounds checked above; the tier (AVX2 + FMA) was checked when the table was filled.
+        unsafe { lanner_gemm_f32_4x4_avx2(w.as_ptr(), ldw, x.as_ptr(), ldx, k, c.as_mut_ptr(), ldc) }
     }
 
     fn gemm_f32_4x4_avx512(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
@@ -150,6 +159,9 @@ mod x86 {
         }
         k.dot_f32 = dot_f32_avx2;
         k.dot_f32_name = "dot_f32_avx2";
+        k.gemm_f32_4x4 = gemm_f32_4x4_avx2;
+        k.gemm_k_multiple = 8;
+        k.gemm_name = "gemm_f32_4x4_avx2";
         if tier < Tier::Avx512 {
             return;
         }
@@ -270,7 +282,7 @@ mod checkasm {
         let mut checked = 0;
         for &tier in &available_tiers() {
             let k = Kernels::for_tier(tier);
-            for kk in [0usize, 16, 32, 48, 576, 896, 4864] {
+            for kk in [0usize, 8, 16, 24, 32, 48, 576, 896, 4864] {
                 if kk % k.gemm_k_multiple != 0 {
                     continue;
                 }
