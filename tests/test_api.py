@@ -224,7 +224,7 @@ def test_gil_released_during_compute(smollm2):
     t = threading.Thread(target=ticker)
     t.start()
     t0 = time.perf_counter()
-    smollm2.session().feed("word " * 300)
+    smollm2.session().feed(f"{time.time()} " + "word " * 1000)  # a fresh prefix: no cache hit
     elapsed = time.perf_counter() - t0
     done.set()
     t.join()

@@ -73,6 +73,7 @@ def test_single_prompt_and_stream(smollm2):
             seen_final.add(i)
     assert texts == [c.text for c in res] and seen_final == {0, 1, 2}
     assert all(c.logprobs.dtype == np.float32 and c.top_logprobs is None and c.prompt_logprobs is None for c in res)
+    assert smollm2.generate(PROMPTS[:1], max_tokens=2, logprobs=False, progress=False)[0].logprobs is None
 
 
 def test_per_request_settings_and_stops(smollm2):

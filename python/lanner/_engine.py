@@ -63,11 +63,11 @@ class Engine(_lanner.Engine):
         """Generate from one prompt (returns the text) or from a list of prompts (returns one
         `Completion` per prompt, in order), all running in one continuously refilled batch.
 
-        Sampling arguments are those of `Session.generate` plus `top_logprobs` and
-        `prompt_logprobs`; each may be one value for all or a list with one value per prompt.
+        Sampling arguments are those of `Session.generate` plus `logprobs` (default True),
+        `top_logprobs` and `prompt_logprobs`; each may be one value for all or a list with one value per prompt.
         `logits_processors`: callables `fn(token_ids, logits)` that change the float32 logits row
         in place (or return a new one) before each token is sampled."""
-        if _is_single(prompts) and logits_processors is None and not {"top_logprobs", "prompt_logprobs"} & set(sampling):
+        if _is_single(prompts) and logits_processors is None and not {"logprobs", "top_logprobs", "prompt_logprobs"} & set(sampling):
             return self._generate_one(prompts, add_special=add_special, **sampling)
         if _is_single(prompts):
             return self.generate([prompts], max_batch_size=max_batch_size, progress=False,

@@ -182,7 +182,7 @@ class Completion:
     text: str
     tokens: list[int]
     finish_reason: str | None
-    logprobs: npt.NDArray[np.float32]
+    logprobs: npt.NDArray[np.float32] | None
     top_logprobs: list[list[tuple[int, float]]] | None
     prompt_tokens: list[int]
     prompt_logprobs: npt.NDArray[np.float32] | None

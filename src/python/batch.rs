@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex};
 const PARAM_KEYS: &[&str] = &[
     "max_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "presence_penalty",
     "frequency_penalty", "penalty_last_n", "logit_bias", "seed", "stop", "stop_token_ids", "ignore_eos",
-    "top_logprobs", "prompt_logprobs",
+    "top_logprobs", "prompt_logprobs", "logprobs",
 ];
 
 /// One request's settings from a dict of keyword arguments (defaults as `Session.generate`).
-fn request_params(d: &Bound<'_, PyDict>) -> PyResult<(crate::generate::GenParams, bool)> {
+fn request_params(d: &Bound<'_, PyDict>) -> PyResult<(crate::generate::GenParams, bool, bool)> {
     for k in d.keys() {
         let k: String = k.extract()?;
         if !PARAM_KEYS.contains(&k.as_str()) {
@@ -53,7 +53,7 @@ fn request_params(d: &Bound<'_, PyDict>) -> PyResult<(crate::generate::GenParams
         get(d, "ignore_eos", false)?,
         get(d, "top_logprobs", 0usize)?,
     )?;
-    Ok((p, get(d, "prompt_logprobs", false)?))
+    Ok((p, get(d, "prompt_logprobs", false)?, get(d, "logprobs", true)?))
 }
 
 /// A finished request of `Engine.generate`.
@@ -65,8 +65,9 @@ pub struct PyCompletion {
     pub tokens: Vec<u32>,
     /// "stop" or "length".
     pub finish_reason: Option<&'static str>,
-    /// float32 [len(tokens)]: log p of each generated token under the raw model distribution.
-    pub logprobs: Py<PyAny>,
+    /// float32 [len(tokens)]: log p of each generated token under the raw model distribution
+    /// (None with logprobs=False).
+    pub logprobs: Option<Py<PyAny>>,
     /// Per generated token, [(token, logprob)] of the most likely ones (None unless asked).
     pub top_logprobs: Option<Vec<Vec<(u32, f32)>>>,
     pub prompt_tokens: Vec<u32>,
@@ -87,13 +88,13 @@ impl PyCompletion {
     }
 }
 
-fn completion(py: Python<'_>, index: usize, c: Completion, want_top: bool) -> PyResult<PyCompletion> {
+fn completion(py: Python<'_>, index: usize, c: Completion, want_lp: bool, want_top: bool) -> PyResult<PyCompletion> {
     Ok(PyCompletion {
         index,
         text: c.text,
         tokens: c.tokens,
         finish_reason: c.finish_reason,
-        logprobs: PyArray1::from_vec(py, c.logprobs).into_any().unbind(),
+        logprobs: want_lp.then(|| PyArray1::from_vec(py, c.logprobs).into_any().unbind()),
         top_logprobs: if want_top { Some(c.top) } else { None },
         prompt_tokens: c.prompt_tokens,
         prompt_logprobs: c.prompt_logprobs.map(|v| PyArray1::from_vec(py, v).into_any().unbind()),
@@ -105,7 +106,8 @@ fn completion(py: Python<'_>, index: usize, c: Completion, want_top: bool) -> Py
 pub struct PyBatchRun {
     eng: Arc<Engine>,
     inner: Mutex<Option<BatchGen>>,
-    want_top: Vec<bool>,
+    /// Per request: (logprobs, top_logprobs) asked for.
+    want: Vec<(bool, bool)>,
 }
 
 impl PyBatchRun {
@@ -121,14 +123,14 @@ impl PyBatchRun {
             return Err(to_py(Error::arg("one settings dict per prompt")));
         }
         let mut reqs = Vec::with_capacity(prompts.len());
-        let mut want_top = Vec::with_capacity(prompts.len());
+        let mut want = Vec::with_capacity(prompts.len());
         for (p, d) in prompts.iter().zip(&params) {
-            let (params, prompt_logprobs) = request_params(d)?;
-            want_top.push(params.top_logprobs > 0);
+            let (params, prompt_logprobs, logprobs) = request_params(d)?;
+            want.push((logprobs, params.top_logprobs > 0));
             reqs.push(Request { prompt: input_ids(py, &eng, p, add_special)?, params, prompt_logprobs });
         }
         let bg = BatchGen::new(&eng, reqs, max_batch_size).map_err(to_py)?;
-        Ok(PyBatchRun { eng, inner: Mutex::new(Some(bg)), want_top })
+        Ok(PyBatchRun { eng, inner: Mutex::new(Some(bg)), want })
     }
 }
 
@@ -182,7 +184,7 @@ impl PyBatchRun {
 
     #[getter]
     fn n_requests(&self) -> usize {
-        self.want_top.len()
+        self.want.len()
     }
 
     /// The completions, in request order (once `done`).
@@ -192,7 +194,7 @@ impl PyBatchRun {
         if !bg.is_done() {
             return Err(to_py(Error::arg("the batch has not finished")));
         }
-        bg.into_results().into_iter().enumerate().map(|(i, c)| completion(py, i, c, self.want_top[i])).collect()
+        bg.into_results().into_iter().enumerate().map(|(i, c)| completion(py, i, c, self.want[i].0, self.want[i].1)).collect()
     }
 }
 
