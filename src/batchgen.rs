@@ -50,6 +50,7 @@ pub struct BatchGen {
     results: Vec<Completion>,
     max_batch: usize,
     finished: usize,
+    warmed: bool,
 }
 
 /// What one forward pass produced: a logits row per sequence in `seqs` (indices into the active
@@ -92,6 +93,7 @@ impl BatchGen {
             results,
             max_batch,
             finished: 0,
+            warmed: false,
         })
     }
 
@@ -148,6 +150,13 @@ impl BatchGen {
 
     /// Admit what fits, end what is over, and run one forward pass.
     pub fn forward(&mut self, eng: &Engine, interrupted: &dyn Fn() -> bool) -> Result<StepLogits> {
+        if !self.warmed {
+            // prompts sharing a prefix (few-shot, system prompts): compute it once, up front
+            let seqs: Vec<&[u32]> = self.pending.iter().map(|(_, r)| &r.prompt[..]).collect();
+            let max: Vec<usize> = seqs.iter().map(|p| p.len() - 1).collect();
+            eng.warm_shared_prefixes(&seqs, &max, interrupted)?;
+            self.warmed = true;
+        }
         self.admit(eng, interrupted)?;
         let mut events = Vec::new();
         let mut i = 0;

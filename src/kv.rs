@@ -226,6 +226,45 @@ impl KvPool {
         }
     }
 
+    /// For each sequence, the length (in whole blocks, at most `max_blocks[i]`) of its longest
+    /// prefix that another sequence of `seqs` also starts with and that the prefix cache does not
+    /// hold yet: what a batch should compute once, before its members look it up.
+    pub fn shared_uncached_prefixes(&self, seqs: &[&[u32]], max_blocks: &[usize]) -> Vec<usize> {
+        let bs = self.block_size;
+        let chains: Vec<Vec<u64>> = seqs
+            .iter()
+            .zip(max_blocks)
+            .map(|(t, &m)| {
+                let mut h = 0u64;
+                t.chunks_exact(bs).take(m).map(|b| {
+                    h = chain_hash(h, b);
+                    h
+                }).collect()
+            })
+            .collect();
+        let mut count: HashMap<u64, usize> = HashMap::new();
+        for c in &chains {
+            for &h in c {
+                *count.entry(h).or_default() += 1;
+            }
+        }
+        let p = self.prefix();
+        if p.capacity == 0 {
+            return vec![0; seqs.len()];
+        }
+        chains
+            .iter()
+            .map(|c| {
+                let n = c.iter().take_while(|h| count[h] >= 2).count();
+                if n > 0 && p.map.contains_key(&c[n - 1]) {
+                    0
+                } else {
+                    n
+                }
+            })
+            .collect()
+    }
+
     fn shared(&self, id: u32) -> bool {
         self.refs[id as usize].load(Ordering::Acquire) > 1
     }

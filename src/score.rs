@@ -63,6 +63,26 @@ pub fn top_k_of(row: &[f32], k: usize) -> Vec<(u32, f32)> {
 }
 
 impl Engine {
+    /// Compute, once, every whole-block prefix that two or more of `seqs` share (each at most
+    /// `max_tokens[i]` long) and that the prefix cache lacks, and put it in the cache: the members
+    /// of a batch then reuse it instead of each computing it at the same time.
+    pub fn warm_shared_prefixes(&self, seqs: &[&[u32]], max_tokens: &[usize], interrupted: &dyn Fn() -> bool) -> Result<()> {
+        let bs = self.pool.block_size;
+        let max_blocks: Vec<usize> = max_tokens.iter().map(|&m| m / bs).collect();
+        let lens = self.pool.shared_uncached_prefixes(seqs, &max_blocks);
+        let mut seen = std::collections::HashSet::new();
+        let mut warm = Vec::new();
+        for (t, &nb) in seqs.iter().zip(&lens) {
+            if nb > 0 && seen.insert(&t[..nb * bs]) {
+                warm.push(ScoreItem { tokens: t[..nb * bs].to_vec(), first: nb * bs });
+            }
+        }
+        if !warm.is_empty() {
+            self.run_items(&warm, 0, true, interrupted)?;
+        }
+        Ok(())
+    }
+
     /// Score every item; results in order. On error nothing is kept (the KV blocks go back).
     pub fn score(&self, items: &[ScoreItem], top_k: usize, interrupted: &dyn Fn() -> bool) -> Result<Vec<ScoreResult>> {
         let vocab = self.config().vocab_size;
@@ -83,6 +103,17 @@ impl Engine {
                 e => e,
             })?;
         }
+        // contexts shared by several items (lm-eval's choices, few-shot prompts) are computed once
+        let seqs: Vec<&[u32]> = items.iter().map(|it| &it.tokens[..]).collect();
+        let max: Vec<usize> = items.iter().map(|it| it.first - 1).collect();
+        self.warm_shared_prefixes(&seqs, &max, interrupted)?;
+        self.run_items(items, top_k, false, interrupted)
+    }
+
+    /// The batched loop of `score`. `warm`: feed every token of each item, score nothing, and
+    /// leave the whole blocks in the prefix cache.
+    fn run_items(&self, items: &[ScoreItem], top_k: usize, warm: bool, interrupted: &dyn Fn() -> bool) -> Result<Vec<ScoreResult>> {
+        let vocab = self.config().vocab_size;
         let be = self.backend_invariant.as_ref();
         let mut results: Vec<ScoreResult> = items
             .iter()
@@ -108,7 +139,8 @@ impl Engine {
                 let mut kv = SeqKv::new(self.pool.clone());
                 // a shared context computed before (few-shot prompts, lm-eval choices) is reused
                 let it = &items[next];
-                let reuse = self.pool.lookup_prefix(&it.tokens, (it.first - 1) / self.pool.block_size);
+                let reuse_max = if warm { it.tokens.len() - 1 } else { it.first - 1 };
+                let reuse = self.pool.lookup_prefix(&it.tokens, reuse_max / self.pool.block_size);
                 if !reuse.is_empty() {
                     kv.adopt_prefix(reuse);
                 }
@@ -125,11 +157,11 @@ impl Engine {
                     break;
                 }
                 let it = &items[a.item];
-                let fed_end = it.tokens.len() - 1;
+                let fed_end = if warm { it.tokens.len() } else { it.tokens.len() - 1 };
                 let (start, end) = (a.kv.len, (a.kv.len + budget).min(fed_end));
                 budget -= end - start;
                 // row of position p predicts token p + 1; rows wanted: p >= first - 1
-                let rows = end.saturating_sub(start.max(it.first - 1));
+                let rows = if warm { 0 } else { end.saturating_sub(start.max(it.first - 1)) };
                 owners.push((ai, end - rows + 1));
                 spans.push(Span { kv: &mut a.kv, tokens: &it.tokens[start..end], want: Want::Tail(rows) });
             }
@@ -162,9 +194,10 @@ impl Engine {
             // finished items leave (their context blocks stay in the prefix cache for the next)
             active.retain(|a| {
                 let it = &items[a.item];
-                let done = a.kv.len >= it.tokens.len() - 1;
+                let done = a.kv.len >= if warm { it.tokens.len() } else { it.tokens.len() - 1 };
                 if done {
-                    self.pool.remember_prefix(&it.tokens, &a.kv.blocks, a.kv.len.min(it.first - 1));
+                    let keep = if warm { a.kv.len } else { a.kv.len.min(it.first - 1) };
+                    self.pool.remember_prefix(&it.tokens, &a.kv.blocks, keep);
                 }
                 !done
             });

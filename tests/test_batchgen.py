@@ -152,3 +152,18 @@ def test_batch_errors(smollm2):
         smollm2.generate(["a", "b"], max_batch_size=0, progress=False)
     with pytest.raises(TypeError, match="list of prompts"):
         smollm2.stream("one prompt")
+
+
+def test_shared_prompt_prefix_is_computed_once(smollm2_path):
+    system = "You are a helpful assistant. Answer briefly and precisely. " * 5
+    prompts = [system + q for q in ("What is 2+2?", "Name a color.", "Capital of Spain?")]
+    cached = lanner.Engine(smollm2_path, threads=2, context_length=1024)
+    plain = lanner.Engine(smollm2_path, threads=2, context_length=1024, prefix_cache_tokens=0)
+    a = cached.generate(prompts, max_tokens=8, temperature=0, progress=False)
+    assert cached.prefix_cache["hits"] >= 3
+    b = plain.generate(prompts, max_tokens=8, temperature=0, progress=False)
+    assert [c.tokens for c in a] == [c.tokens for c in b]
+    for i in range(3):
+        np.testing.assert_array_equal(a[i].logprobs, b[i].logprobs)
+    cached.close()
+    plain.close()

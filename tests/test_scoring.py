@@ -81,7 +81,13 @@ def test_batched_scoring_equals_one_at_a_time_bit_for_bit(smollm2_path):
 def test_prefix_cache_serves_shared_contexts(smollm2_path):
     eng = lanner.Engine(smollm2_path, threads=2, context_length=2048)
     ctx = "Question: which of these is a fruit? " * 8
+    # within one call: the shared context is computed once, then every item reuses it
+    choices = eng.score([(ctx, " apple"), (ctx, " stone")])
+    assert eng.prefix_cache["hits"] >= 2
+    eng.close()
+    eng = lanner.Engine(smollm2_path, threads=2, context_length=2048)
     first = eng.score([(ctx, " apple")])[0]
+    np.testing.assert_array_equal(choices[0].logprobs, first.logprobs)
     hits = eng.prefix_cache["hits"]
     again = eng.score([(ctx, " apple"), (ctx, " stone"), (ctx, " cloud")])
     assert eng.prefix_cache["hits"] >= hits + 3 and eng.prefix_cache["reused_tokens"] > 0
