@@ -165,9 +165,9 @@ impl Engine {
                 owners.push((ai, end - rows + 1));
                 spans.push(Span { kv: &mut a.kv, tokens: &it.tokens[start..end], want: Want::Tail(rows) });
             }
-            let n_rows: usize = spans.iter().map(|s| s.want.rows(s.tokens.len())).sum();
-            let hidden = self.hidden(be, &mut spans, interrupted)?;
             let spans_rows: Vec<usize> = spans.iter().map(|s| s.want.rows(s.tokens.len())).collect();
+            let n_rows: usize = spans_rows.iter().sum();
+            let hidden = self.hidden(be, &mut spans, interrupted)?;
             drop(spans);
             // targets of the rows, in order
             let mut targets = Vec::with_capacity(n_rows);
