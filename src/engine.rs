@@ -46,6 +46,9 @@ pub struct Engine {
     pub pool: Arc<KvPool>,
     /// Identifies the model file (size and a hash of its first bytes) in saved sessions.
     pub fingerprint: u64,
+    /// The model's own Jinja chat template (GGUF `tokenizer.chat_template`, or a Hugging Face
+    /// folder's tokenizer_config.json), if it has one.
+    pub chat_template: Option<String>,
     pub context_length: usize,
     pub load_seconds: f64,
 }
@@ -95,8 +98,10 @@ impl Engine {
             t0.elapsed().as_secs_f64(),
             n_blocks * block_size
         );
-        let fingerprint = fingerprint(gguf.map());
+        let fingerprint = fingerprint(gguf.main_bytes());
+        let chat_template = gguf.get_str("tokenizer.chat_template")?.map(str::to_string);
         Ok(Engine {
+            chat_template,
             path: path.to_path_buf(),
             gguf,
             model,

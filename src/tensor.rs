@@ -2,13 +2,11 @@
 //! model file's memory map (used in place, never copied at load).
 
 use crate::error::{Error, Result};
-use crate::formats::gguf::GgufFile;
+use crate::formats::gguf::{Blob, GgufFile};
 use crate::quant::{self, GgmlType};
-use memmap2::Mmap;
-use std::sync::Arc;
 
 enum Bytes {
-    Mapped { map: Arc<Mmap>, offset: usize, len: usize },
+    Shared { blob: Blob, offset: usize, len: usize },
     Owned(Vec<u8>),
 }
 
@@ -23,12 +21,13 @@ pub struct QTensor {
 }
 
 impl QTensor {
-    /// A tensor whose bytes stay in the memory map. The caller has checked the range and shape.
-    pub fn mapped(name: &str, ty: GgmlType, rows: usize, cols: usize, map: Arc<Mmap>, offset: usize) -> QTensor {
+    /// A tensor whose bytes stay where the checkpoint holds them (usually the file's memory map).
+    /// The caller has checked the range and shape.
+    pub fn mapped(name: &str, ty: GgmlType, rows: usize, cols: usize, blob: Blob, offset: usize) -> QTensor {
         let row_bytes = ty.row_bytes(cols).expect("shape checked by the loader");
         let len = row_bytes * rows;
-        assert!(offset + len <= map.len());
-        QTensor { name: name.to_string(), ty, rows, cols, row_bytes, bytes: Bytes::Mapped { map, offset, len } }
+        assert!(offset + len <= blob.len());
+        QTensor { name: name.to_string(), ty, rows, cols, row_bytes, bytes: Bytes::Shared { blob, offset, len } }
     }
 
     /// A tensor that owns its bytes (tests, converted weights).
@@ -51,7 +50,7 @@ impl QTensor {
 
     pub fn data(&self) -> &[u8] {
         match &self.bytes {
-            Bytes::Mapped { map, offset, len } => &map[*offset..*offset + *len],
+            Bytes::Shared { blob, offset, len } => &blob.bytes()[*offset..*offset + *len],
             Bytes::Owned(v) => v,
         }
     }
@@ -66,7 +65,7 @@ impl QTensor {
 
     /// Whether the bytes are borrowed from the file map (for the no-copy test).
     pub fn is_mapped(&self) -> bool {
-        matches!(self.bytes, Bytes::Mapped { .. })
+        matches!(&self.bytes, Bytes::Shared { blob, .. } if blob.is_mapped())
     }
 
     /// Dequantize row `r` into `out` (len == cols).
@@ -92,7 +91,7 @@ pub fn read_tensor_f32(path: &std::path::Path, name: &str, max_rows: Option<usiz
     let cols = t.dims[0] as usize;
     let all_rows = (t.n_elements() / t.dims[0]) as usize;
     let rows = max_rows.map_or(all_rows, |m| m.min(all_rows));
-    let q = QTensor::mapped(name, t.ty, all_rows, cols, g.map().clone(), t.offset as usize);
+    let q = QTensor::mapped(name, t.ty, all_rows, cols, g.blob(t).clone(), t.offset as usize);
     let mut out = vec![0f32; rows * cols];
     for (r, row) in out.chunks_exact_mut(cols.max(1)).enumerate().take(rows) {
         q.row_to_f32(r, row);

@@ -14,6 +14,50 @@ pub enum RopeStyle {
     Neox,
 }
 
+/// How positions are stretched beyond the trained context (Hugging Face `rope_scaling`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RopeScaling {
+    None,
+    /// Positions divided by the factor.
+    Linear { factor: f32 },
+    /// YaRN: inverse frequencies blended between interpolation and extrapolation by a linear ramp
+    /// over the dimensions whose wavelength falls between `beta_fast` and `beta_slow` rotations of
+    /// the original context; cos/sin scaled by `attn_factor`.
+    Yarn { factor: f32, original_context: usize, beta_fast: f32, beta_slow: f32, attn_factor: f32 },
+    /// Llama 3.1: low frequencies divided by the factor, high ones kept, a smooth blend between.
+    Llama3 { factor: f32, low_freq_factor: f32, high_freq_factor: f32, original_context: usize },
+}
+
+impl RopeScaling {
+    /// YaRN's default attention factor for a stretch factor (0.1 ln(s) + 1).
+    pub fn yarn_mscale(factor: f32) -> f32 {
+        if factor <= 1.0 {
+            1.0
+        } else {
+            0.1 * factor.ln() + 1.0
+        }
+    }
+
+    /// Llama 3.1's per-frequency divisors (what llama.cpp's converter stores as `rope_freqs`).
+    pub fn llama3_freq_factors(dim: usize, base: f32, factor: f32, low: f32, high: f32, original: usize) -> Vec<f32> {
+        let (low_wavelen, high_wavelen) = (original as f64 / low as f64, original as f64 / high as f64);
+        (0..dim / 2)
+            .map(|i| {
+                let inv = (base as f64).powf(-(2.0 * i as f64) / dim as f64);
+                let wavelen = 2.0 * std::f64::consts::PI / inv;
+                if wavelen < high_wavelen {
+                    1.0
+                } else if wavelen > low_wavelen {
+                    factor
+                } else {
+                    let smooth = (original as f64 / wavelen - low as f64) / (high as f64 - low as f64);
+                    (1.0 / ((1.0 - smooth) / factor as f64 + smooth)) as f32
+                }
+            })
+            .collect()
+    }
+}
+
 /// Everything RoPE needs besides the data, prepared once at load.
 #[derive(Clone, Debug)]
 pub struct RopeParams {
@@ -23,19 +67,45 @@ pub struct RopeParams {
     /// Linear position scaling: positions are multiplied by this (1 / scaling factor).
     pub pos_scale: f32,
     /// `dim / 2` inverse frequencies base^(-2i/dim) / freq_factor[i], in f64 for accuracy at long
-    /// positions (freq factors: Llama 3 `rope_freqs`).
+    /// positions (freq factors: Llama 3 `rope_freqs`; YaRN's blend).
     pub inv_freq: Vec<f64>,
+    /// cos and sin are multiplied by this (YaRN's attention factor; 1 otherwise).
+    pub mscale: f32,
 }
 
 impl RopeParams {
-    pub fn new(style: RopeStyle, dim: usize, base: f32, pos_scale: f32, freq_factors: Option<&[f32]>) -> RopeParams {
-        let inv_freq = (0..dim / 2)
-            .map(|i| {
-                let f = (base as f64).powf(-(2.0 * i as f64) / dim as f64);
-                freq_factors.map_or(f, |ff| f / ff[i] as f64)
-            })
-            .collect();
-        RopeParams { style, dim, pos_scale, inv_freq }
+    pub fn new(style: RopeStyle, dim: usize, base: f32, scaling: &RopeScaling, freq_factors: Option<&[f32]>) -> RopeParams {
+        let plain = |i: usize| (base as f64).powf(-(2.0 * i as f64) / dim as f64);
+        let mut p = RopeParams { style, dim, pos_scale: 1.0, inv_freq: (0..dim / 2).map(plain).collect(), mscale: 1.0 };
+        if let Some(ff) = freq_factors {
+            p.inv_freq.iter_mut().zip(ff).for_each(|(f, &d)| *f /= d as f64);
+        }
+        match *scaling {
+            RopeScaling::None => {}
+            RopeScaling::Linear { factor } => p.pos_scale = 1.0 / factor,
+            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_context } => {
+                let ff = RopeScaling::llama3_freq_factors(dim, base, factor, low_freq_factor, high_freq_factor, original_context);
+                p.inv_freq.iter_mut().zip(&ff).for_each(|(f, &d)| *f /= d as f64);
+            }
+            RopeScaling::Yarn { factor, original_context, beta_fast, beta_slow, attn_factor } => {
+                // the dimension whose wavelength makes `rot` turns over the original context
+                let corr = |rot: f64| {
+                    dim as f64 * (original_context as f64 / (rot * 2.0 * std::f64::consts::PI)).ln() / (2.0 * (base as f64).ln())
+                };
+                let low = corr(beta_fast as f64).floor().max(0.0);
+                let mut high = corr(beta_slow as f64).ceil().min(dim as f64 - 1.0);
+                if low == high {
+                    high += 0.001;
+                }
+                for (i, f) in p.inv_freq.iter_mut().enumerate() {
+                    let ramp = ((i as f64 - low) / (high - low)).clamp(0.0, 1.0);
+                    let extrapolate = 1.0 - ramp;
+                    *f = *f / factor as f64 * (1.0 - extrapolate) + *f * extrapolate;
+                }
+                p.mscale = attn_factor;
+            }
+        }
+        p
     }
 }
 
@@ -55,6 +125,9 @@ pub struct AttnShape {
     pub n_kv_head: usize,
     pub head_dim: usize,
     pub scale: f32,
+    /// Sliding-window attention: a query sees only the keys less than `window` positions back
+    /// (itself included); None = all earlier keys.
+    pub window: Option<usize>,
 }
 
 pub trait Backend: Send + Sync {
@@ -75,6 +148,10 @@ pub trait Backend: Send + Sync {
     fn attention(&self, pool: &KvPool, layer: usize, seqs: &[AttnSeq], q: &[f32], s: AttnShape, out: &mut [f32]);
     /// gate = silu(gate) * up, elementwise.
     fn swiglu(&self, gate: &mut [f32], up: &[f32]);
+    /// gate = gelu(gate) * up, elementwise, GELU in its tanh approximation (GeGLU).
+    fn geglu(&self, gate: &mut [f32], up: &[f32]);
+    /// x *= s
+    fn scale(&self, x: &mut [f32], s: f32);
     /// x += y
     fn add(&self, x: &mut [f32], y: &[f32]);
     /// x[row] += bias for every row of `x` ([n, bias.len()]).

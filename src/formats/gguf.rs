@@ -117,9 +117,11 @@ pub struct TensorInfo {
     pub name: String,
     pub dims: Vec<u64>,
     pub ty: GgmlType,
-    /// Absolute byte offset of the data in the file.
+    /// Absolute byte offset of the data in its blob (for a GGUF file: in the file).
     pub offset: u64,
     pub nbytes: u64,
+    /// Which of the checkpoint's blobs holds the data (a GGUF file has one: its map).
+    pub blob: usize,
 }
 
 impl TensorInfo {
@@ -128,7 +130,13 @@ impl TensorInfo {
     }
 }
 
-/// A parsed GGUF file. Cheap to keep around: the metadata is parsed, the tensor data stays mapped.
+/// A model checkpoint as the loaders see it: GGUF-style metadata and a tensor table whose bytes
+/// live in blobs (file maps, used in place, or buffers made at load). A GGUF file is read as one;
+/// a Hugging Face folder is translated into one (`formats::hf`), so one loader serves both.
+pub type Checkpoint = GgufFile;
+
+/// A parsed GGUF file (or a translated checkpoint). Cheap to keep around: the metadata is parsed,
+/// the tensor data stays mapped.
 pub struct GgufFile {
     pub path: String,
     pub version: u32,
@@ -138,7 +146,7 @@ pub struct GgufFile {
     pub tensors: Vec<TensorInfo>,
     tensor_index: HashMap<String, usize>,
     pub data_offset: u64,
-    map: Arc<Mmap>,
+    blobs: Vec<Blob>,
 }
 
 impl std::fmt::Debug for GgufFile {
@@ -149,6 +157,41 @@ impl std::fmt::Debug for GgufFile {
             .field("metadata", &self.metadata.len())
             .field("tensors", &self.tensors.len())
             .finish()
+    }
+}
+
+/// Bytes that tensors point into: a file's memory map (used in place) or a buffer made at load
+/// (converted or quantized weights). Cloning shares them.
+#[derive(Clone)]
+pub struct Blob {
+    bytes: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    mapped: bool,
+}
+
+impl Blob {
+    pub fn mapped(map: Arc<Mmap>) -> Blob {
+        Blob { bytes: map, mapped: true }
+    }
+
+    pub fn owned(v: Vec<u8>) -> Blob {
+        Blob { bytes: Arc::new(v), mapped: false }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        (*self.bytes).as_ref()
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether these bytes are a file's memory map.
+    pub fn is_mapped(&self) -> bool {
+        self.mapped
     }
 }
 
@@ -355,7 +398,7 @@ impl GgufFile {
             if tensor_index.insert(name.clone(), tensors.len()).is_some() {
                 return Err(Error::model(&path, format!("tensor '{name}' appears twice")));
             }
-            tensors.push(TensorInfo { name, dims, ty, offset, nbytes });
+            tensors.push(TensorInfo { name, dims, ty, offset, nbytes, blob: 0 });
         }
         let data_offset = (c.pos as u64).div_ceil(alignment) * alignment;
         let file_len = buf.len() as u64;
@@ -375,7 +418,24 @@ impl GgufFile {
                 }
             }
         }
-        Ok(GgufFile { path, version, alignment, metadata, meta_index, tensors, tensor_index, data_offset, map })
+        let blobs = vec![Blob::mapped(map)];
+        Ok(GgufFile { path, version, alignment, metadata, meta_index, tensors, tensor_index, data_offset, blobs })
+    }
+
+    /// A checkpoint made from parts (a translated Hugging Face folder). Tensor ranges are checked.
+    pub fn assemble(path: String, metadata: Vec<(String, Value)>, tensors: Vec<TensorInfo>, blobs: Vec<Blob>) -> Result<GgufFile> {
+        let meta_index = metadata.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+        let mut tensor_index = HashMap::new();
+        for (i, t) in tensors.iter().enumerate() {
+            let len = blobs.get(t.blob).map(|b| b.len() as u64);
+            if len.is_none_or(|len| t.offset.checked_add(t.nbytes).is_none_or(|end| end > len)) {
+                return Err(Error::model(&path, format!("tensor '{}': data lies outside its file", t.name)));
+            }
+            if tensor_index.insert(t.name.clone(), i).is_some() {
+                return Err(Error::model(&path, format!("tensor '{}' appears twice", t.name)));
+            }
+        }
+        Ok(GgufFile { path, version: 3, alignment: DEFAULT_ALIGNMENT, metadata, meta_index, tensors, tensor_index, data_offset: 0, blobs })
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -386,13 +446,18 @@ impl GgufFile {
         self.tensor_index.get(name).map(|&i| &self.tensors[i])
     }
 
-    /// The tensor's bytes, borrowed from the memory map (no copy).
+    /// The tensor's bytes, borrowed from its blob (no copy).
     pub fn tensor_bytes(&self, t: &TensorInfo) -> &[u8] {
-        &self.map[t.offset as usize..(t.offset + t.nbytes) as usize]
+        &self.blobs[t.blob].bytes()[t.offset as usize..(t.offset + t.nbytes) as usize]
     }
 
-    pub fn map(&self) -> &Arc<Mmap> {
-        &self.map
+    pub fn blob(&self, t: &TensorInfo) -> &Blob {
+        &self.blobs[t.blob]
+    }
+
+    /// The first blob's bytes (the GGUF file; the first shard of a folder): what fingerprints it.
+    pub fn main_bytes(&self) -> &[u8] {
+        self.blobs.first().map_or(&[], |b| b.bytes())
     }
 
     pub fn architecture(&self) -> Result<&str> {

@@ -1,1 +1,3 @@
 pub mod gguf;
+pub mod gguf_write;
+pub mod safetensors;

@@ -1,18 +1,21 @@
-//! The Llama family decoder (Llama 2/3, SmolLM2, Mistral-style; Qwen2 reuses it with QKV biases).
+//! The Llama family decoder: Llama 2/3 (and Mistral, which GGUF files and our Hugging Face
+//! translation both name `llama`), SmolLM2, Qwen2 (Q/K/V biases), Qwen3 (per-head QK RMSNorm),
+//! Phi-3 (fused QKV and gate/up projections, read as row views of the fused matrices).
 //!
 //! ```text
 //! x = embed(tokens)
 //! for each block:
 //!     h = rmsnorm(x) ; q, k, v = h Wq (+bq), h Wk (+bk), h Wv (+bv)
+//!     q, k = rmsnorm_per_head(q), rmsnorm_per_head(k)          (qwen3)
 //!     q, k = rope(q, pos), rope(k, pos) ; cache k, v
-//!     x = x + attention(q, K, V) Wo          (causal, grouped-query)
+//!     x = x + attention(q, K, V) Wo          (causal, grouped-query, optional sliding window)
 //!     h = rmsnorm(x)
 //!     x = x + (silu(h Wgate) * (h Wup)) Wdown
 //! logits = rmsnorm(x) Wout                    (Wout = embedding when tied)
 //! ```
 
-use super::{read_config, Model, ModelConfig, Weights};
-use crate::backend::{AttnSeq, AttnShape, Backend, RopeParams, RopeStyle};
+use super::{check_hidden, read_config, with_rollback, BatchPlan, Model, ModelConfig, Weights};
+use crate::backend::{AttnShape, Backend, RopeParams, RopeStyle};
 use crate::batch::Span;
 use crate::error::{Error, Result};
 use crate::formats::gguf::GgufFile;
@@ -25,12 +28,28 @@ pub struct Variant {
     pub rope_style: RopeStyle,
     /// Q/K/V projections carry biases (required when true).
     pub qkv_bias: bool,
+    /// Per-head RMSNorm of Q and K before RoPE (`attn_q_norm`, `attn_k_norm`).
+    pub qk_norm: bool,
+    /// One `attn_qkv` matrix and one `ffn_up` holding gate and up (Phi-3).
+    pub fused: bool,
 }
 
 impl Variant {
-    /// GGUF `llama`: the converter permutes Q/K rows, so RoPE pairs adjacent values.
-    pub fn llama() -> Variant {
-        Variant { rope_style: RopeStyle::Norm, qkv_bias: false }
+    /// The variant an architecture name implies. GGUF `llama` files have their Q/K rows permuted by
+    /// the converter, so RoPE pairs adjacent values; a Hugging Face folder keeps the original order
+    /// (`lanner.rope.neox` set by the translation), which pairs halves.
+    pub fn of(arch: &str, g: &GgufFile) -> Result<Variant> {
+        let neox = Variant { rope_style: RopeStyle::Neox, qkv_bias: false, qk_norm: false, fused: false };
+        Ok(match arch {
+            "llama" => {
+                let hf_order = g.get_bool("lanner.rope.neox")?.unwrap_or(false);
+                Variant { rope_style: if hf_order { RopeStyle::Neox } else { RopeStyle::Norm }, ..neox }
+            }
+            "qwen2" => Variant { qkv_bias: true, ..neox },
+            "qwen3" => Variant { qk_norm: true, ..neox },
+            "phi3" => Variant { fused: true, ..neox },
+            other => return Err(Error::model(&g.path, format!("'{other}' is not a Llama-family architecture"))),
+        })
     }
 }
 
@@ -42,6 +61,8 @@ struct Block {
     bq: Option<Vec<f32>>,
     bk: Option<Vec<f32>>,
     bv: Option<Vec<f32>>,
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
     wo: QTensor,
     ffn_norm: Vec<f32>,
     w_gate: QTensor,
@@ -60,11 +81,11 @@ pub struct Llama {
 }
 
 impl Llama {
-    pub fn load(g: &GgufFile, variant: Variant) -> Result<Llama> {
-        let arch = g.architecture()?.to_string();
-        let cfg = read_config(g, &arch)?;
+    pub fn load(g: &GgufFile, arch: &str) -> Result<Llama> {
+        let variant = Variant::of(arch, g)?;
+        let cfg = read_config(g, arch)?;
         let w = Weights { g };
-        let (d, hd) = (cfg.n_embd, cfg.head_dim);
+        let (d, hd, ff) = (cfg.n_embd, cfg.head_dim, cfg.n_ff);
         let (q_dim, kv_dim) = (cfg.n_head * hd, cfg.kv_dim());
         if cfg.vocab_size == 0 {
             return Err(Error::model(&g.path, "token_embd.weight has no vocabulary dimension"));
@@ -80,26 +101,53 @@ impl Llama {
                     w.opt_vector(&n(s), len)
                 }
             };
+            let qk_norm = |s: &str| -> Result<Option<Vec<f32>>> {
+                if variant.qk_norm {
+                    w.vector(&n(s), hd).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let (wq, wk, wv, w_gate, w_up) = if variant.fused {
+                let (qkv, up) = (n("attn_qkv.weight"), n("ffn_up.weight"));
+                let rows = q_dim + 2 * kv_dim;
+                (
+                    w.matrix_rows(&qkv, rows, d, 0, q_dim)?,
+                    w.matrix_rows(&qkv, rows, d, q_dim, kv_dim)?,
+                    w.matrix_rows(&qkv, rows, d, q_dim + kv_dim, kv_dim)?,
+                    w.matrix_rows(&up, 2 * ff, d, 0, ff)?,
+                    w.matrix_rows(&up, 2 * ff, d, ff, ff)?,
+                )
+            } else {
+                (
+                    w.matrix(&n("attn_q.weight"), q_dim, d)?,
+                    w.matrix(&n("attn_k.weight"), kv_dim, d)?,
+                    w.matrix(&n("attn_v.weight"), kv_dim, d)?,
+                    w.matrix(&n("ffn_gate.weight"), ff, d)?,
+                    w.matrix(&n("ffn_up.weight"), ff, d)?,
+                )
+            };
             blocks.push(Block {
                 attn_norm: w.vector(&n("attn_norm.weight"), d)?,
-                wq: w.matrix(&n("attn_q.weight"), q_dim, d)?,
-                wk: w.matrix(&n("attn_k.weight"), kv_dim, d)?,
-                wv: w.matrix(&n("attn_v.weight"), kv_dim, d)?,
+                wq,
+                wk,
+                wv,
                 bq: bias("attn_q.bias", q_dim)?,
                 bk: bias("attn_k.bias", kv_dim)?,
                 bv: bias("attn_v.bias", kv_dim)?,
+                q_norm: qk_norm("attn_q_norm.weight")?,
+                k_norm: qk_norm("attn_k_norm.weight")?,
                 wo: w.matrix(&n("attn_output.weight"), d, q_dim)?,
                 ffn_norm: w.vector(&n("ffn_norm.weight"), d)?,
-                w_gate: w.matrix(&n("ffn_gate.weight"), cfg.n_ff, d)?,
-                w_up: w.matrix(&n("ffn_up.weight"), cfg.n_ff, d)?,
-                w_down: w.matrix(&n("ffn_down.weight"), d, cfg.n_ff)?,
+                w_gate,
+                w_up,
+                w_down: w.matrix(&n("ffn_down.weight"), d, ff)?,
             });
         }
         let out_norm = w.vector("output_norm.weight", d)?;
         let output = if cfg.tied_embeddings { None } else { Some(w.matrix("output.weight", cfg.vocab_size, d)?) };
         let freq_factors = w.opt_vector("rope_freqs.weight", cfg.rope_dim / 2)?;
-        let rope =
-            RopeParams::new(variant.rope_style, cfg.rope_dim, cfg.rope_base, 1.0 / cfg.rope_scale, freq_factors.as_deref());
+        let rope = RopeParams::new(variant.rope_style, cfg.rope_dim, cfg.rope_base, &cfg.rope_scaling, freq_factors.as_deref());
         Ok(Llama { cfg, rope, embd, blocks, out_norm, output })
     }
 }
@@ -125,14 +173,7 @@ impl Model for Llama {
     }
 
     fn forward(&self, be: &dyn Backend, spans: &mut [Span], interrupted: &dyn Fn() -> bool, hidden: &mut [f32]) -> Result<()> {
-        let start_lens: Vec<usize> = spans.iter().map(|s| s.kv.len).collect();
-        let r = self.forward_inner(be, spans, interrupted, hidden);
-        if r.is_err() {
-            for (s, &len) in spans.iter_mut().zip(&start_lens) {
-                s.kv.truncate(len);
-            }
-        }
-        r
+        with_rollback(spans, |spans| self.forward_inner(be, spans, interrupted, hidden))
     }
 
     fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]) {
@@ -151,42 +192,21 @@ impl Llama {
         hidden: &mut [f32],
     ) -> Result<()> {
         let c = &self.cfg;
-        let n_rows: usize = spans.iter().map(|s| s.want.rows(s.tokens.len())).sum();
-        if hidden.len() != n_rows * c.n_embd {
-            return Err(Error::Internal(format!("hidden buffer holds {} floats, {} needed", hidden.len(), n_rows * c.n_embd)));
-        }
+        check_hidden(spans, c.n_embd, hidden)?;
         let (d, hd) = (c.n_embd, c.head_dim);
         let (q_dim, kv_dim) = (c.n_head * hd, c.kv_dim());
-
-        // Gather the batch: tokens, positions, and where each span's rows start.
-        let mut ids = Vec::new();
-        let mut positions = Vec::new();
-        let mut row0s = Vec::with_capacity(spans.len());
-        for s in spans.iter_mut() {
-            if let Some(&bad) = s.tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
-                return Err(Error::arg(format!("token id {bad} is out of range (vocabulary size {})", c.vocab_size)));
-            }
-            s.kv.reserve(s.tokens.len())?;
-            row0s.push(ids.len());
-            positions.extend(s.kv.len..s.kv.len + s.tokens.len());
-            ids.extend_from_slice(s.tokens);
-        }
-        let n = ids.len();
-        let attn_seqs: Vec<AttnSeq> = spans
-            .iter()
-            .zip(&row0s)
-            .map(|(s, &row0)| AttnSeq { blocks: &s.kv.blocks, start: s.kv.len, n_tokens: s.tokens.len(), row0 })
-            .collect();
-        let shape = AttnShape { n_head: c.n_head, n_kv_head: c.n_kv_head, head_dim: hd, scale: 1.0 / (hd as f32).sqrt() };
-        // where each row's K/V goes in the cache
-        let slots: Vec<(u32, usize)> = spans
-            .iter()
-            .flat_map(|s| (s.kv.len..s.kv.len + s.tokens.len()).map(|p| s.kv.locate(p)))
-            .collect();
-        let pool = spans.first().map(|s| s.kv.pool().clone());
-
+        let plan = BatchPlan::new(spans, c)?;
+        let n = plan.n();
+        let attn_seqs = plan.attn_seqs(spans);
+        let shape = AttnShape {
+            n_head: c.n_head,
+            n_kv_head: c.n_kv_head,
+            head_dim: hd,
+            scale: 1.0 / (hd as f32).sqrt(),
+            window: c.sliding_window,
+        };
         let mut x = vec![0f32; n * d];
-        be.get_rows(&self.embd, &ids, &mut x);
+        be.get_rows(&self.embd, &plan.ids, &mut x);
         let mut h = vec![0f32; n * d];
         let mut q = vec![0f32; n * q_dim];
         let mut k = vec![0f32; n * kv_dim];
@@ -199,7 +219,6 @@ impl Llama {
             if interrupted() {
                 return Err(Error::Interrupted);
             }
-            let pool = pool.as_ref().expect("non-empty batch");
             // attention
             h.copy_from_slice(&x);
             be.rms_norm(&mut h, &b.attn_norm, c.norm_eps);
@@ -215,11 +234,13 @@ impl Llama {
             if let Some(bv) = &b.bv {
                 be.add_bias(&mut v, bv);
             }
-            be.rope(&mut q, c.n_head, &mut k, c.n_kv_head, hd, &positions, &self.rope);
-            for (t, &(blk, slot)) in slots.iter().enumerate() {
-                pool.write(blk, layer, slot, &k[t * kv_dim..(t + 1) * kv_dim], &v[t * kv_dim..(t + 1) * kv_dim]);
+            if let (Some(qn), Some(kn)) = (&b.q_norm, &b.k_norm) {
+                be.rms_norm(&mut q, qn, c.norm_eps);
+                be.rms_norm(&mut k, kn, c.norm_eps);
             }
-            be.attention(pool, layer, &attn_seqs, &q, shape, &mut att);
+            be.rope(&mut q, c.n_head, &mut k, c.n_kv_head, hd, &plan.positions, &self.rope);
+            plan.write_kv(layer, &k, &v, kv_dim);
+            be.attention(plan.pool.as_ref().expect("non-empty batch"), layer, &attn_seqs, &q, shape, &mut att);
             be.matmul(&b.wo, &att, n, &mut h);
             be.add(&mut x, &h);
             // feed-forward
@@ -232,19 +253,7 @@ impl Llama {
             be.add(&mut x, &h);
         }
         drop(attn_seqs);
-        for s in spans.iter_mut() {
-            s.kv.len += s.tokens.len();
-        }
-
-        // Final norm, only at the rows asked for.
-        let mut o = 0;
-        for (s, &row0) in spans.iter().zip(&row0s) {
-            let nt = s.tokens.len();
-            for r in row0 + nt - s.want.rows(nt)..row0 + nt {
-                hidden[o * d..(o + 1) * d].copy_from_slice(&x[r * d..(r + 1) * d]);
-                o += 1;
-            }
-        }
+        plan.finish(spans, &x, d, hidden);
         be.rms_norm(hidden, &self.out_norm, c.norm_eps);
         Ok(())
     }

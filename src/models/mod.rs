@@ -1,10 +1,11 @@
 //! Model configuration and architecture dispatch. One file per architecture family.
 
+pub mod gemma3;
 pub mod llama;
-pub mod qwen2;
 
-use crate::backend::Backend;
+use crate::backend::{AttnSeq, Backend, RopeScaling};
 use crate::batch::Span;
+use crate::kv::KvPool;
 use crate::error::{Error, Result};
 use crate::formats::gguf::GgufFile;
 use crate::tensor::QTensor;
@@ -21,8 +22,9 @@ pub struct ModelConfig {
     pub head_dim: usize,
     pub rope_dim: usize,
     pub rope_base: f32,
-    /// Linear RoPE scaling factor (1.0 = none).
-    pub rope_scale: f32,
+    pub rope_scaling: RopeScaling,
+    /// Sliding-window attention span (every layer, or the local layers of a mixed model).
+    pub sliding_window: Option<usize>,
     pub norm_eps: f32,
     pub context_length: usize,
     pub vocab_size: usize,
@@ -50,12 +52,12 @@ pub trait Model: Send + Sync {
     fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]);
 }
 
-/// Load the architecture the file names.
+/// Load the architecture the checkpoint names.
 pub fn load(gguf: &GgufFile) -> Result<Box<dyn Model>> {
     let arch = gguf.architecture()?.to_string();
     match arch.as_str() {
-        "llama" => Ok(Box::new(llama::Llama::load(gguf, llama::Variant::llama())?)),
-        "qwen2" => Ok(Box::new(qwen2::load(gguf)?)),
+        "llama" | "qwen2" | "qwen3" | "phi3" => Ok(Box::new(llama::Llama::load(gguf, &arch)?)),
+        "gemma3" => Ok(Box::new(gemma3::Gemma3::load(gguf)?)),
         other => Err(Error::model(
             &gguf.path,
             format!("unknown architecture '{other}' (supported: {})", SUPPORTED.join(", ")),
@@ -63,7 +65,7 @@ pub fn load(gguf: &GgufFile) -> Result<Box<dyn Model>> {
     }
 }
 
-pub const SUPPORTED: &[&str] = &["llama", "qwen2"];
+pub const SUPPORTED: &[&str] = &["llama", "qwen2", "qwen3", "phi3", "gemma3"];
 
 /// Read the common hyper-parameters `<arch>.*` from GGUF metadata.
 pub fn read_config(g: &GgufFile, arch: &str) -> Result<ModelConfig> {
@@ -94,18 +96,8 @@ pub fn read_config(g: &GgufFile, arch: &str) -> Result<ModelConfig> {
         return Err(Error::model(&g.path, format!("rope dimension {rope_dim} must be even and <= head dim {head_dim}")));
     }
     let rope_base = g.get_f64(&format!("{arch}.rope.freq_base"))?.unwrap_or(10000.0) as f32;
-    let scaling_type = g.get_str(&format!("{arch}.rope.scaling.type"))?.unwrap_or("none").to_string();
-    let factor = g.get_f64(&format!("{arch}.rope.scaling.factor"))?.unwrap_or(1.0) as f32;
-    let rope_scale = match scaling_type.as_str() {
-        "none" => 1.0,
-        "linear" if factor > 0.0 => factor,
-        other => {
-            return Err(Error::model(
-                &g.path,
-                format!("RoPE scaling '{other}' (factor {factor}) is not supported yet (supported: none, linear)"),
-            ))
-        }
-    };
+    let rope_scaling = read_rope_scaling(g, arch, opt("context_length")?)?;
+    let sliding_window = opt("attention.sliding_window")?.filter(|&w| w > 0);
     let norm_eps = g.get_f64(&format!("{arch}.attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5) as f32;
     let context_length = opt("context_length")?.unwrap_or(2048);
     let embd = g
@@ -122,12 +114,141 @@ pub fn read_config(g: &GgufFile, arch: &str) -> Result<ModelConfig> {
         head_dim,
         rope_dim,
         rope_base,
-        rope_scale,
+        rope_scaling,
+        sliding_window,
         norm_eps,
         context_length,
         vocab_size,
         tied_embeddings: g.tensor("output.weight").is_none(),
     })
+}
+
+/// `<arch>.rope.scaling.*`: none, linear, yarn, or llama3 (the last written by the Hugging Face
+/// translation; llama.cpp's files carry Llama 3.1's scaling as a `rope_freqs` tensor instead).
+fn read_rope_scaling(g: &GgufFile, arch: &str, context: Option<usize>) -> Result<RopeScaling> {
+    let key = |k: &str| format!("{arch}.rope.scaling.{k}");
+    let kind = g.get_str(&key("type"))?.unwrap_or("none").to_string();
+    let factor = g.get_f64(&key("factor"))?.unwrap_or(1.0) as f32;
+    let original = g.get_u64(&key("original_context_length"))?.map(|v| v as usize);
+    let bad = |why: &str| Error::model(&g.path, format!("RoPE scaling '{kind}': {why}"));
+    if kind != "none" && !(factor.is_finite() && factor > 0.0) {
+        return Err(bad(&format!("factor {factor} must be positive")));
+    }
+    Ok(match kind.as_str() {
+        "none" => RopeScaling::None,
+        "linear" => RopeScaling::Linear { factor },
+        "yarn" => {
+            let original_context = original.or(context.map(|c| (c as f32 / factor) as usize)).filter(|&c| c > 0);
+            let original_context = original_context.ok_or_else(|| bad("no original context length"))?;
+            let attn = g.get_f64(&key("attn_factor"))?.map(|v| v as f32);
+            RopeScaling::Yarn {
+                factor,
+                original_context,
+                beta_fast: g.get_f64(&key("yarn_beta_fast"))?.unwrap_or(32.0) as f32,
+                beta_slow: g.get_f64(&key("yarn_beta_slow"))?.unwrap_or(1.0) as f32,
+                attn_factor: attn.unwrap_or(RopeScaling::yarn_mscale(factor)),
+            }
+        }
+        "llama3" => RopeScaling::Llama3 {
+            factor,
+            low_freq_factor: g.get_f64(&key("low_freq_factor"))?.unwrap_or(1.0) as f32,
+            high_freq_factor: g.get_f64(&key("high_freq_factor"))?.unwrap_or(4.0) as f32,
+            original_context: original.ok_or_else(|| bad("no original context length"))?,
+        },
+        other => {
+            return Err(Error::model(
+                &g.path,
+                format!("RoPE scaling '{other}' is not supported (supported: none, linear, yarn, llama3)"),
+            ))
+        }
+    })
+}
+
+/// A batch laid out for one forward pass: every span's tokens in a row, their positions, and
+/// where each token's K/V go in the cache. Shared by every architecture.
+pub struct BatchPlan {
+    pub ids: Vec<u32>,
+    pub positions: Vec<usize>,
+    /// First row of each span.
+    pub row0s: Vec<usize>,
+    /// (block, slot) of each row's K/V.
+    pub slots: Vec<(u32, usize)>,
+    pub pool: Option<std::sync::Arc<KvPool>>,
+}
+
+impl BatchPlan {
+    /// Check the tokens, reserve cache room for them, and lay the batch out.
+    pub fn new(spans: &mut [Span], cfg: &ModelConfig) -> Result<BatchPlan> {
+        let mut p = BatchPlan { ids: Vec::new(), positions: Vec::new(), row0s: Vec::new(), slots: Vec::new(), pool: None };
+        for s in spans.iter_mut() {
+            if let Some(&bad) = s.tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+                return Err(Error::arg(format!("token id {bad} is out of range (vocabulary size {})", cfg.vocab_size)));
+            }
+            s.kv.reserve(s.tokens.len())?;
+            p.row0s.push(p.ids.len());
+            p.positions.extend(s.kv.len..s.kv.len + s.tokens.len());
+            p.ids.extend_from_slice(s.tokens);
+            p.slots.extend((s.kv.len..s.kv.len + s.tokens.len()).map(|q| s.kv.locate(q)));
+        }
+        p.pool = spans.first().map(|s| s.kv.pool().clone());
+        Ok(p)
+    }
+
+    pub fn n(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn attn_seqs<'a>(&self, spans: &'a [Span]) -> Vec<AttnSeq<'a>> {
+        spans
+            .iter()
+            .zip(&self.row0s)
+            .map(|(s, &row0)| AttnSeq { blocks: &s.kv.blocks, start: s.kv.len, n_tokens: s.tokens.len(), row0 })
+            .collect()
+    }
+
+    /// Store every row's K and V (`[n, kv_dim]` each) for `layer`.
+    pub fn write_kv(&self, layer: usize, k: &[f32], v: &[f32], kv_dim: usize) {
+        let pool = self.pool.as_ref().expect("non-empty batch");
+        for (t, &(blk, slot)) in self.slots.iter().enumerate() {
+            pool.write(blk, layer, slot, &k[t * kv_dim..(t + 1) * kv_dim], &v[t * kv_dim..(t + 1) * kv_dim]);
+        }
+    }
+
+    /// After the layers: advance the caches and copy the rows each span asked for into `hidden`.
+    pub fn finish(&self, spans: &mut [Span], x: &[f32], d: usize, hidden: &mut [f32]) {
+        for s in spans.iter_mut() {
+            s.kv.len += s.tokens.len();
+        }
+        let mut o = 0;
+        for (s, &row0) in spans.iter().zip(&self.row0s) {
+            let nt = s.tokens.len();
+            for r in row0 + nt - s.want.rows(nt)..row0 + nt {
+                hidden[o * d..(o + 1) * d].copy_from_slice(&x[r * d..(r + 1) * d]);
+                o += 1;
+            }
+        }
+    }
+}
+
+/// Run `f` and, if it fails, roll every span's cache back to where it was.
+pub fn with_rollback(spans: &mut [Span], f: impl FnOnce(&mut [Span]) -> Result<()>) -> Result<()> {
+    let start_lens: Vec<usize> = spans.iter().map(|s| s.kv.len).collect();
+    let r = f(spans);
+    if r.is_err() {
+        for (s, &len) in spans.iter_mut().zip(&start_lens) {
+            s.kv.truncate(len);
+        }
+    }
+    r
+}
+
+/// Check the caller's hidden buffer against the rows the spans want.
+pub fn check_hidden(spans: &[Span], d: usize, hidden: &[f32]) -> Result<()> {
+    let n_rows: usize = spans.iter().map(|s| s.want.rows(s.tokens.len())).sum();
+    if hidden.len() != n_rows * d {
+        return Err(Error::Internal(format!("hidden buffer holds {} floats, {} needed", hidden.len(), n_rows * d)));
+    }
+    Ok(())
 }
 
 /// Weight lookup with shape checks: every problem names the file and the tensor.
@@ -146,7 +267,16 @@ impl<'a> Weights<'a> {
                 format!("tensor '{name}' has shape {:?}, but the metadata implies [{cols}, {rows}]", t.dims),
             ));
         }
-        Ok(QTensor::mapped(name, t.ty, rows, cols, self.g.map().clone(), t.offset as usize))
+        Ok(QTensor::mapped(name, t.ty, rows, cols, self.g.blob(t).clone(), t.offset as usize))
+    }
+
+    /// Rows `first .. first + rows` of a fused matrix of `total_rows` x `cols` (Phi-3's QKV and
+    /// gate/up): a view into the same bytes, no copy.
+    pub fn matrix_rows(&self, name: &str, total_rows: usize, cols: usize, first: usize, rows: usize) -> Result<QTensor> {
+        let whole = self.matrix(name, total_rows, cols)?;
+        let t = self.g.tensor(name).expect("checked by matrix()");
+        let offset = t.offset as usize + first * whole.row_bytes();
+        Ok(QTensor::mapped(name, t.ty, rows, cols, self.g.blob(t).clone(), offset))
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -162,7 +292,7 @@ impl<'a> Weights<'a> {
                 format!("tensor '{name}' has shape {:?}, but the metadata implies [{n}]", t.dims),
             ));
         }
-        let q = QTensor::mapped(name, t.ty, 1, n, self.g.map().clone(), t.offset as usize);
+        let q = QTensor::mapped(name, t.ty, 1, n, self.g.blob(t).clone(), t.offset as usize);
         Ok(q.to_f32_vec())
     }
 

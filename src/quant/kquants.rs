@@ -170,6 +170,31 @@ pub fn q8_k_from_f32(x: &[f32], b: &mut [u8]) {
     }
 }
 
+/// Pack Q4_K/Q5_K's 8 scales and 8 mins (6 bits each) into 12 bytes: the inverse of `scale_min_k4`.
+fn pack_scale_min_k4(ls: &[u8; 8], lm: &[u8; 8], scales: &mut [u8]) {
+    scales[..12].fill(0);
+    for j in 0..8 {
+        if j < 4 {
+            scales[j] = ls[j];
+            scales[j + 4] = lm[j];
+        } else {
+            scales[j + 4] = (ls[j] & 0x0F) | ((lm[j] & 0x0F) << 4);
+            scales[j - 4] |= (ls[j] >> 4) << 6;
+            scales[j] |= (lm[j] >> 4) << 6;
+        }
+    }
+}
+
+/// `v / unit` rounded into `0..=max` (0 when the unit is 0).
+#[inline]
+fn quant_unit(v: f32, unit: f32, max: i32) -> u8 {
+    if unit > 0.0 {
+        ((v / unit).round() as i32).clamp(0, max) as u8
+    } else {
+        0
+    }
+}
+
 /// Simple Q4_K reference quantizer: per 32-value sub-block scale = (max - min) / 15 and
 /// min = -min(0, min); the 8 scales and mins are quantized to 6 bits against d, dmin.
 pub fn q4_k_from_f32(x: &[f32], b: &mut [u8]) {
@@ -186,23 +211,12 @@ pub fn q4_k_from_f32(x: &[f32], b: &mut [u8]) {
     let max_mn = mn.iter().fold(0f32, |a, &v| a.max(v));
     let d = max_sc / 63.0;
     let dmin = max_mn / 63.0;
-    let q6 = |v: f32, unit: f32| if unit > 0.0 { ((v / unit).round() as i32).clamp(0, 63) as u8 } else { 0 };
-    let ls: Vec<u8> = sc.iter().map(|&v| q6(v, d)).collect();
-    let lm: Vec<u8> = mn.iter().map(|&v| q6(v, dmin)).collect();
+    let ls: [u8; 8] = std::array::from_fn(|s| quant_unit(sc[s], d, 63));
+    let lm: [u8; 8] = std::array::from_fn(|s| quant_unit(mn[s], dmin, 63));
     b.fill(0);
     put_f16(b, 0, d);
     put_f16(b, 2, dmin);
-    let scales = &mut b[4..16];
-    for j in 0..8 {
-        if j < 4 {
-            scales[j] = ls[j];
-            scales[j + 4] = lm[j];
-        } else {
-            scales[j + 4] = (ls[j] & 0x0F) | ((lm[j] & 0x0F) << 4);
-            scales[j - 4] |= (ls[j] >> 4) << 6;
-            scales[j] |= (lm[j] >> 4) << 6;
-        }
-    }
+    pack_scale_min_k4(&ls, &lm, &mut b[4..16]);
     // quantize against the rounded (f16) d, dmin as the dequantizer will see them
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let mut q = [0u8; 256];
@@ -265,6 +279,241 @@ pub fn q6_k_from_f32(x: &[f32], b: &mut [u8]) {
             b[64 * h + j] = (a & 0x0F) | ((c & 0x0F) << 4);
             b[64 * h + j + 32] = (bb & 0x0F) | ((e & 0x0F) << 4);
             b[128 + 32 * h + j] = (a >> 4) | ((bb >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6);
+        }
+    }
+}
+
+// ---- Q2_K, Q3_K, Q5_K reference quantizers ------------------------------------------------------
+//
+// All three work in two levels, like the formats: first fit each sub-block on its own (a scale, and
+// for Q2_K/Q5_K a min), then quantize those per-sub-block numbers against the block's f16 super-scale
+// (`d`, `dmin`), and finally round every value against the sub-block scale exactly as the
+// dequantizer will rebuild it. The sub-block fit is a small search: start from a grid spanning the
+// values, try grids slightly narrower and wider, refit the scale (and min) by least squares on the
+// rounded levels, and keep whichever reconstructs the sub-block with the smallest squared error.
+
+/// How many grid widths the sub-block fits try, in steps of `GRID_STEP` levels around the nominal one.
+const GRID_STEPS: i32 = 12;
+const GRID_STEP: f32 = 0.1;
+
+/// Squared error of `x ≈ scale * q - min` with each q rounded to the nearest level in `0..=nmax`.
+fn affine_err(x: &[f32], scale: f32, min: f32, nmax: i32) -> f32 {
+    let inv = 1.0 / scale;
+    x.iter()
+        .map(|&v| {
+            let q = ((v + min) * inv).round().clamp(0.0, nmax as f32);
+            let e = scale * q - min - v;
+            e * e
+        })
+        .sum()
+}
+
+/// Least-squares `(scale, min)` for the levels `q`, with `min >= 0` (the K formats store the offset
+/// as a subtracted unsigned min, so a sub-block whose values are all positive gets min 0).
+fn affine_refit(x: &[f32], q: &[u8]) -> Option<(f32, f32)> {
+    let n = x.len() as f32;
+    let (mut sq, mut sqq, mut sx, mut sqx) = (0f32, 0f32, 0f32, 0f32);
+    for (&v, &l) in x.iter().zip(q) {
+        let l = l as f32;
+        sq += l;
+        sqq += l * l;
+        sx += v;
+        sqx += l * v;
+    }
+    let det = n * sqq - sq * sq;
+    if det <= 0.0 {
+        return None;
+    }
+    let mut scale = (n * sqx - sq * sx) / det;
+    let mut offset = (sx - scale * sq) / n;
+    if offset > 0.0 {
+        offset = 0.0;
+        scale = sqx / sqq;
+    }
+    (scale > 0.0 && scale.is_finite()).then_some((scale, -offset))
+}
+
+/// Fit one sub-block as `x ≈ scale * q - min`, q in `0..=nmax`, scale >= 0, min >= 0.
+fn fit_scale_min(x: &[f32], nmax: i32) -> (f32, f32) {
+    let lo = x.iter().fold(0f32, |a, &v| a.min(v));
+    let hi = x.iter().fold(lo, |a, &v| a.max(v));
+    if hi <= lo || !(hi - lo).is_finite() {
+        // constant (or empty, or non-finite) sub-block: all values sit on the min
+        return (0.0, if lo.is_finite() { -lo } else { 0.0 });
+    }
+    let mut best = ((hi - lo) / nmax as f32, -lo);
+    let mut best_err = affine_err(x, best.0, best.1, nmax);
+    let mut q = [0u8; 32];
+    let q = &mut q[..x.len()];
+    for step in -GRID_STEPS / 2..=GRID_STEPS {
+        let iscale = (nmax as f32 + GRID_STEP * step as f32) / (hi - lo);
+        for (l, &v) in q.iter_mut().zip(x) {
+            *l = ((v - lo) * iscale).round().clamp(0.0, nmax as f32) as u8;
+        }
+        let Some((scale, min)) = affine_refit(x, q) else { continue };
+        let err = affine_err(x, scale, min, nmax);
+        if err < best_err {
+            best = (scale, min);
+            best_err = err;
+        }
+    }
+    best
+}
+
+/// Squared error of `x ≈ scale * q` with q rounded to the nearest level in `-4..=3` (Q3_K).
+fn sym3_err(x: &[f32], scale: f32) -> f32 {
+    let inv = 1.0 / scale;
+    x.iter()
+        .map(|&v| {
+            let e = scale * (v * inv).round().clamp(-4.0, 3.0) - v;
+            e * e
+        })
+        .sum()
+}
+
+/// Fit one Q3_K sub-block as `x ≈ scale * q`, q in `-4..=3`; the scale's sign picks which end of
+/// the lopsided range (-4 or +3) the largest value lands on.
+fn fit_scale_sym3(x: &[f32]) -> f32 {
+    let mut vmax = 0f32;
+    for &v in x {
+        if v.abs() > vmax.abs() {
+            vmax = v;
+        }
+    }
+    if vmax == 0.0 || !vmax.is_finite() {
+        return 0.0;
+    }
+    let mut best = vmax / -4.0;
+    let mut best_err = sym3_err(x, best);
+    for (end, sign) in [(4.0f32, -1.0f32), (3.0, 1.0)] {
+        for step in -GRID_STEPS / 2..=GRID_STEPS {
+            let iscale = sign * (end + GRID_STEP * step as f32) / vmax;
+            let (mut sqx, mut sqq) = (0f32, 0f32);
+            for &v in x {
+                let q = (v * iscale).round().clamp(-4.0, 3.0);
+                sqx += q * v;
+                sqq += q * q;
+            }
+            if sqq == 0.0 {
+                continue;
+            }
+            let scale = sqx / sqq;
+            let err = sym3_err(x, scale);
+            if err < best_err {
+                best = scale;
+                best_err = err;
+            }
+        }
+    }
+    best
+}
+
+/// Q2_K reference quantizer: 16 sub-blocks of 16 values, 2-bit levels, 4-bit scales and mins.
+pub fn q2_k_from_f32(x: &[f32], b: &mut [u8]) {
+    let mut sc = [0f32; 16];
+    let mut mn = [0f32; 16];
+    for s in 0..16 {
+        (sc[s], mn[s]) = fit_scale_min(&x[16 * s..16 * s + 16], 3);
+    }
+    let max_sc = sc.iter().fold(0f32, |a, &v| a.max(v));
+    let max_mn = mn.iter().fold(0f32, |a, &v| a.max(v));
+    b.fill(0);
+    put_f16(b, 80, max_sc / 15.0);
+    put_f16(b, 82, max_mn / 15.0);
+    let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
+    let mut q = [0u8; 256];
+    for s in 0..16 {
+        let (ls, lm) = (quant_unit(sc[s], d, 15), quant_unit(mn[s], dmin, 15));
+        b[s] = ls | (lm << 4);
+        let (dl, ml) = (d * ls as f32, dmin * lm as f32);
+        for i in 16 * s..16 * s + 16 {
+            q[i] = quant_unit(x[i] + ml, dl, 3);
+        }
+    }
+    // element 128 h + 32 k + j sits in bits 2k of qs[32 h + j]
+    for h in 0..2 {
+        for j in 0..32 {
+            let e = 128 * h + j;
+            b[16 + 32 * h + j] = q[e] | (q[e + 32] << 2) | (q[e + 64] << 4) | (q[e + 96] << 6);
+        }
+    }
+}
+
+/// Q3_K reference quantizer: 16 sub-blocks of 16 values, signed 3-bit levels, signed 6-bit scales.
+pub fn q3_k_from_f32(x: &[f32], b: &mut [u8]) {
+    let mut sc = [0f32; 16];
+    let mut smax = 0f32;
+    for s in 0..16 {
+        sc[s] = fit_scale_sym3(&x[16 * s..16 * s + 16]);
+        if sc[s].abs() > smax.abs() {
+            smax = sc[s];
+        }
+    }
+    b.fill(0);
+    if smax == 0.0 {
+        // all-zero block: every level 0 means stored 4 = high bit set, low bits 0
+        b[0..32].fill(0xFF);
+        return;
+    }
+    // the largest scale takes -32, the widest end of the signed 6-bit range
+    put_f16(b, 108, smax / -32.0);
+    let d = f16_at(b, 108);
+    let mut q = [4u8; 256];
+    for s in 0..16 {
+        let ls = if d != 0.0 { ((sc[s] / d).round() as i32).clamp(-32, 31) } else { 0 };
+        let u = (ls + 32) as u8;
+        b[96 + s % 8] |= (u & 0x0F) << (4 * (s / 8));
+        b[104 + s % 4] |= (u >> 4) << (2 * (s / 4));
+        let dl = d * ls as f32;
+        if dl == 0.0 {
+            continue;
+        }
+        for i in 16 * s..16 * s + 16 {
+            q[i] = ((x[i] / dl).round().clamp(-4.0, 3.0) as i32 + 4) as u8;
+        }
+    }
+    // element 128 h + 32 k + j: low 2 bits in bits 2k of qs[32 h + j], high bit in bit 4h + k of hmask[j]
+    for h in 0..2 {
+        for k in 0..4 {
+            for j in 0..32 {
+                let l = q[128 * h + 32 * k + j];
+                b[32 + 32 * h + j] |= (l & 3) << (2 * k);
+                b[j] |= (l >> 2) << (4 * h + k);
+            }
+        }
+    }
+}
+
+/// Q5_K reference quantizer: 8 sub-blocks of 32 values, 5-bit levels, 6-bit scales and mins.
+pub fn q5_k_from_f32(x: &[f32], b: &mut [u8]) {
+    let mut sc = [0f32; 8];
+    let mut mn = [0f32; 8];
+    for s in 0..8 {
+        (sc[s], mn[s]) = fit_scale_min(&x[32 * s..32 * s + 32], 31);
+    }
+    let max_sc = sc.iter().fold(0f32, |a, &v| a.max(v));
+    let max_mn = mn.iter().fold(0f32, |a, &v| a.max(v));
+    b.fill(0);
+    put_f16(b, 0, max_sc / 63.0);
+    put_f16(b, 2, max_mn / 63.0);
+    let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+    let ls: [u8; 8] = std::array::from_fn(|s| quant_unit(sc[s], d, 63));
+    let lm: [u8; 8] = std::array::from_fn(|s| quant_unit(mn[s], dmin, 63));
+    pack_scale_min_k4(&ls, &lm, &mut b[4..16]);
+    let mut q = [0u8; 256];
+    for s in 0..8 {
+        let (dl, ml) = (d * ls[s] as f32, dmin * lm[s] as f32);
+        for i in 32 * s..32 * s + 32 {
+            q[i] = quant_unit(x[i] + ml, dl, 31);
+        }
+    }
+    // element 64 c + l: low nibble of qs[32 c + l], 5th bit in bit 2c of qh[l];
+    // element 64 c + 32 + l: high nibble, bit 2c + 1
+    for c in 0..4 {
+        for l in 0..32 {
+            let (a, e) = (q[64 * c + l], q[64 * c + 32 + l]);
+            b[48 + 32 * c + l] = (a & 0x0F) | ((e & 0x0F) << 4);
+            b[16 + l] |= ((a >> 4) << (2 * c)) | ((e >> 4) << (2 * c + 1));
         }
     }
 }

@@ -167,7 +167,7 @@ impl Backend for CpuBackend {
             let pos = pos as f64 * p.pos_scale as f64;
             for (c, &f) in cs.iter_mut().zip(&p.inv_freq) {
                 let a = pos * f;
-                *c = (a.cos() as f32, a.sin() as f32);
+                *c = (a.cos() as f32 * p.mscale, a.sin() as f32 * p.mscale);
             }
             for h in qrow.chunks_exact_mut(head_dim).chain(krow.chunks_exact_mut(head_dim)) {
                 for (i, &(c, s)) in cs.iter().enumerate() {
@@ -208,7 +208,8 @@ impl Backend for CpuBackend {
                     let kvo = (h / group) * hd;
                     scores.clear();
                     let mut max = f32::NEG_INFINITY;
-                    for j in 0..=pos {
+                    let first = s.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+                    for j in first..=pos {
                         let k = pool.k(sq.blocks[j / bs], layer);
                         let o = (j % bs) * kv_dim + kvo;
                         let sc = dot(qh, &k[o..o + hd]) * s.scale;
@@ -221,7 +222,7 @@ impl Backend for CpuBackend {
                         sum += *sc;
                     }
                     acc.iter_mut().for_each(|a| *a = 0.0);
-                    for (j, &p) in scores.iter().enumerate() {
+                    for (j, &p) in (first..).zip(scores.iter()) {
                         let v = pool.v(sq.blocks[j / bs], layer);
                         let o = (j % bs) * kv_dim + kvo;
                         axpy(acc, p, &v[o..o + hd]);
@@ -242,6 +243,18 @@ impl Backend for CpuBackend {
             let x = *g;
             *g = x / (1.0 + (-x).exp()) * u;
         }
+    }
+
+    fn geglu(&self, gate: &mut [f32], up: &[f32]) {
+        const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+        for (g, &u) in gate.iter_mut().zip(up) {
+            let x = *g;
+            *g = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh()) * u;
+        }
+    }
+
+    fn scale(&self, x: &mut [f32], s: f32) {
+        x.iter_mut().for_each(|v| *v *= s);
     }
 
     fn add(&self, x: &mut [f32], y: &[f32]) {
