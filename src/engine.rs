@@ -6,6 +6,7 @@ use crate::backend::Backend;
 use crate::batch::{Span, Want};
 use crate::error::{Error, Result};
 use crate::formats::gguf::GgufFile;
+use crate::formats::hf;
 use crate::kv::{KvPool, SeqKv};
 use crate::models::{self, Model, ModelConfig};
 use crate::session::Session;
@@ -32,6 +33,8 @@ pub struct EngineOptions {
     /// Tokens of computed prompts kept for reuse by later prompts that start the same way;
     /// None = a quarter of the KV pool, 0 = off.
     pub prefix_cache_tokens: Option<usize>,
+    /// Quantize a Hugging Face folder's weight matrices at load ("q8_0", "q4_k", ...).
+    pub quantize: Option<String>,
 }
 
 pub struct Engine {
@@ -51,14 +54,27 @@ pub struct Engine {
     pub chat_template: Option<String>,
     pub context_length: usize,
     pub load_seconds: f64,
+    /// Of which quantizing weights at load (Hugging Face folders with `quantize`).
+    pub quantize_seconds: f64,
 }
 
 impl Engine {
     pub fn load(path: &Path, opts: &EngineOptions) -> Result<Engine> {
         let t0 = Instant::now();
-        let gguf = GgufFile::open(path)?;
+        let quantize = opts.quantize.as_deref().map(hf::parse_quant_type).transpose()?;
+        let (gguf, tokenizer, quantize_seconds) = if path.is_dir() {
+            let (ck, extras) = hf::open(path, quantize)?;
+            let tok = hf_tokenizer(&ck, &extras)?;
+            (ck, tok, extras.quantize_seconds)
+        } else {
+            if quantize.is_some() {
+                return Err(Error::arg("quantize= applies to Hugging Face folders; a GGUF file is used as it is"));
+            }
+            let g = GgufFile::open(path)?;
+            let tok = load_tokenizer(&g, path)?;
+            (g, tok, 0.0)
+        };
         let model = models::load(&gguf)?;
-        let tokenizer = load_tokenizer(&gguf, path)?;
         let cfg = model.config().clone();
         if tokenizer.vocab_size() > cfg.vocab_size {
             return Err(Error::model(
@@ -112,6 +128,7 @@ impl Engine {
             fingerprint,
             context_length,
             load_seconds: t0.elapsed().as_secs_f64(),
+            quantize_seconds,
         })
     }
 
@@ -333,6 +350,8 @@ impl Engine {
             ("kv_cache_tokens", InfoValue::Int(self.pool.capacity_tokens() as i64)),
             ("kv_block_size", InfoValue::Int(self.pool.block_size as i64)),
             ("load_seconds", InfoValue::Float(self.load_seconds)),
+            ("quantize_seconds", InfoValue::Float(self.quantize_seconds)),
+            ("format", InfoValue::Str(if self.path.is_dir() { "huggingface" } else { "gguf" }.to_string())),
             ("prefix_cache_tokens", InfoValue::Int((self.pool.prefix_stats().1 * self.pool.block_size) as i64)),
             ("bos_token_id", self.tokenizer.bos().map_or(InfoValue::None, |v| InfoValue::Int(v as i64))),
             ("eos_token_id", self.tokenizer.eos().map_or(InfoValue::None, |v| InfoValue::Int(v as i64))),
@@ -406,4 +425,34 @@ fn load_tokenizer(g: &GgufFile, path: &Path) -> Result<Tokenizer> {
         add_space_prefix: g.get_bool("tokenizer.ggml.add_space_prefix")?,
     };
     Tokenizer::from_gguf_vocab(&vocab).map_err(tok_err)
+}
+
+/// A Hugging Face folder's tokenizer: tokenizer.json, with BOS/EOS from tokenizer_config.json (or
+/// config.json's ids), BOS added when tokenizer.json's post-processor or `add_bos_token` says so,
+/// and generation_config.json's `eos_token_id`s as extra ends of generation.
+fn hf_tokenizer(ck: &GgufFile, x: &hf::HfExtras) -> Result<Tokenizer> {
+    use serde_json::Value as Json;
+    let tok_err = |e: String| Error::model(&ck.path, format!("tokenizer: {e}"));
+    let raw = tokenizers::Tokenizer::from_file(&x.tokenizer_json).map_err(|e| tok_err(e.to_string()))?;
+    let special = |k: &str| -> Option<u32> {
+        let v = x.tokenizer_config.as_ref()?.get(k)?;
+        let text = v.as_str().or_else(|| v.get("content").and_then(Json::as_str))?;
+        raw.token_to_id(text)
+    };
+    let config: Option<Json> = std::fs::read_to_string(std::path::Path::new(&ck.path).join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let config_id = |k: &str| config.as_ref().and_then(|c| c.get(k)).and_then(Json::as_u64).map(|v| v as u32);
+    let bos = special("bos_token").or(config_id("bos_token_id"));
+    let eos = special("eos_token").or(config_id("eos_token_id"));
+    let post_adds_bos = bos.is_some_and(|b| raw.encode("a", true).map(|e| e.get_ids().first() == Some(&b)).unwrap_or(false));
+    let add_bos = x.tokenizer_config.as_ref().and_then(|t| t.get("add_bos_token")).and_then(Json::as_bool).unwrap_or(post_adds_bos);
+    let mut tok = Tokenizer::from_json_file(&x.tokenizer_json, bos, eos, add_bos).map_err(tok_err)?;
+    let gen_eos = x.generation_config.as_ref().and_then(|g| g.get("eos_token_id"));
+    match gen_eos {
+        Some(Json::Number(n)) => tok.add_eog(n.as_u64().map(|v| v as u32)),
+        Some(Json::Array(a)) => tok.add_eog(a.iter().filter_map(Json::as_u64).map(|v| v as u32)),
+        _ => {}
+    }
+    Ok(tok)
 }

@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod batch;
+pub mod chat;
 pub mod engine;
 pub mod error;
 pub mod formats;

@@ -87,6 +87,16 @@ class Engine(_lanner.Engine):
                 bar.close()
         return run.results()
 
+    def chat(self, messages: Sequence[dict[str, Any]], *, chat_template: str | None = None, **sampling: Any) -> str:
+        """The assistant's reply to `messages` (a list of {"role": ..., "content": ...} dicts),
+        rendered with the model's chat template (or `chat_template`) plus the generation prompt.
+        Generation stops at the template's end-of-turn token (and at the model's EOS tokens).
+        Keyword arguments are those of `generate`."""
+        ids = self.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, chat_template=chat_template)
+        stop_ids = list(sampling.pop("stop_token_ids", None) or [])
+        stop_ids += [t for t in self.chat_stop_token_ids(chat_template) if t not in stop_ids]
+        return self.generate(ids, add_special=False, stop_token_ids=stop_ids, **sampling)
+
     def stream(
         self,
         prompts: Sequence[Any],

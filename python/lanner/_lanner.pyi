@@ -35,6 +35,15 @@ def cpu_info() -> dict[str, Any]:
 def read_tensor(path: str | os.PathLike[str], name: str, max_rows: int | None = None) -> npt.NDArray[np.float32]:
     """Dequantize a GGUF tensor to float32 [rows, row_length] with lanner's reference code."""
 
+def render_chat_template(
+    template: str,
+    messages: Sequence[dict[str, Any]],
+    add_generation_prompt: bool = True,
+    bos_token: str = "",
+    eos_token: str = "",
+) -> str:
+    """Render a Jinja chat template as Hugging Face's `apply_chat_template(tokenize=False)` does."""
+
 class Chunk:
     """One generated token: `token` (None for a final text-only flush), `text` safe to show now,
     `logprob` (log-probability under the raw model distribution), `finish_reason`
@@ -63,6 +72,15 @@ class Session:
     def feed(self, prompt: str | Sequence[int], logits: Literal["all"], add_special: bool | None = None) -> npt.NDArray[np.float32]: ...
     @overload
     def feed(self, prompt: str | Sequence[int], logits: Literal["none"], add_special: bool | None = None) -> None: ...
+    def feed_chat(
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        chat_template: str | None = None,
+        logits: Literal["last", "all", "none"] = "last",
+    ) -> npt.NDArray[np.float32] | None:
+        """Feed a conversation rendered with the chat template (only the tokens after those the
+        session already holds); returns logits as `feed` does."""
     def generate(
         self,
         prompt: str | Sequence[int] | None = None,
@@ -123,6 +141,28 @@ class Engine:
     def detokenize(self, ids: Sequence[int], skip_special: bool = False) -> str: ...
     def token_bytes(self, id: int) -> bytes: ...
     def session(self) -> Session: ...
+    @property
+    def chat_template(self) -> str | None:
+        """The model's own Jinja chat template (None if it has none)."""
+    @overload
+    def apply_chat_template(
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tokenize: Literal[False] = False,
+        chat_template: str | None = None,
+    ) -> str: ...
+    @overload
+    def apply_chat_template(
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        *,
+        tokenize: Literal[True],
+        chat_template: str | None = None,
+    ) -> list[int]: ...
+    def chat_stop_token_ids(self, chat_template: str | None = None) -> list[int]:
+        """The token that ends an assistant turn in the chat template (a list, empty if none)."""
     def feed_batch(self, items: Sequence[tuple[Session, str | Sequence[int]]]) -> npt.NDArray[np.float32]:
         """Feed several sessions in one forward pass; returns float32 [len(items), vocab] next-token logits."""
     def _generate_one(

@@ -1,3 +1,4 @@
 pub mod gguf;
 pub mod gguf_write;
 pub mod safetensors;
+pub mod hf;

@@ -5,6 +5,8 @@ use super::session::{gen_params, PySession};
 use crate::engine::{Engine, EngineOptions, InfoValue};
 use crate::error::Error;
 use crate::generate::Generator;
+use crate::chat::Value;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use std::path::PathBuf;
@@ -25,7 +27,8 @@ impl PyEngine {
 impl PyEngine {
     #[new]
     #[pyo3(signature = (model, threads=None, context_length=None, kv_cache_tokens=None, kv_block_size=None,
-        prefix_cache_tokens=None))]
+        prefix_cache_tokens=None, quantize=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         model: PathBuf,
@@ -34,8 +37,9 @@ impl PyEngine {
         kv_cache_tokens: Option<usize>,
         kv_block_size: Option<usize>,
         prefix_cache_tokens: Option<usize>,
+        quantize: Option<String>,
     ) -> PyResult<Self> {
-        let opts = EngineOptions { threads, context_length, kv_cache_tokens, kv_block_size, prefix_cache_tokens };
+        let opts = EngineOptions { threads, context_length, kv_cache_tokens, kv_block_size, prefix_cache_tokens, quantize };
         let eng = run(py, |_| Engine::load(&model, &opts))?;
         Ok(PyEngine { inner: RwLock::new(Some(Arc::new(eng))) })
     }
@@ -248,6 +252,59 @@ impl PyEngine {
         Ok(d)
     }
 
+    /// The model's own Jinja chat template (None if the model file has none).
+    #[getter]
+    fn chat_template(&self) -> PyResult<Option<String>> {
+        Ok(self.get()?.chat_template.clone())
+    }
+
+    /// Render `messages` (a list of {"role": str, "content": str} dicts) with the model's chat
+    /// template (or `chat_template`), as Hugging Face's `apply_chat_template`: the text, or its
+    /// token ids when `tokenize` (special tokens in the text parsed as such, none added).
+    #[pyo3(signature = (messages, add_generation_prompt=true, tokenize=false, chat_template=None))]
+    fn apply_chat_template(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        add_generation_prompt: bool,
+        tokenize: bool,
+        chat_template: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let eng = self.get()?;
+        if tokenize {
+            let ids = chat_ids(py, &eng, messages, add_generation_prompt, chat_template)?;
+            Ok(PyList::new(py, ids)?.into_any().unbind())
+        } else {
+            let text = chat_text(py, &eng, messages, add_generation_prompt, chat_template)?;
+            Ok(pyo3::types::PyString::new(py, &text).into_any().unbind())
+        }
+    }
+
+    /// The token that ends an assistant turn in the chat template (for ChatML `<|im_end|>`), as
+    /// a list (empty if the template shows none): `Engine.chat` stops there, as at EOS.
+    #[pyo3(signature = (chat_template=None))]
+    fn chat_stop_token_ids(&self, py: Python<'_>, chat_template: Option<String>) -> PyResult<Vec<u32>> {
+        let eng = self.get()?;
+        let source = template_source(&eng, chat_template)?;
+        run(py, move |_| {
+            let (bos, eos) = special_texts(&eng);
+            let Some(tail) = crate::chat::compiled(&source)?.end_of_turn(&bos, &eos) else {
+                return Ok(vec![]);
+            };
+            let ids = eng.tokenize(&tail, false)?;
+            // the first special token after the assistant's text (it decodes to nothing when
+            // special tokens are skipped)
+            for id in ids {
+                let skipped = eng.tokenizer.decode(&[id], true).map_err(Error::Tokenizer)?;
+                let whole = eng.tokenizer.decode(&[id], false).map_err(Error::Tokenizer)?;
+                if skipped.is_empty() && !whole.is_empty() {
+                    return Ok(vec![id]);
+                }
+            }
+            Ok(vec![])
+        })
+    }
+
     /// Free the model and the KV pool once in-flight calls end; later calls raise EngineClosedError.
     fn close(&self) {
         self.inner.write().unwrap_or_else(|e| e.into_inner()).take();
@@ -279,4 +336,144 @@ impl PyEngine {
             Err(_) => "Engine(<closed>)".to_string(),
         }
     }
+}
+
+/// A Python value (None, bool, int, float, str, list, tuple, dict) as a template value.
+fn py_to_value(x: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    use pyo3::types::{PyBool, PyFloat, PyInt, PyString, PyTuple};
+    if depth > 64 {
+        return Err(PyValueError::new_err("chat messages are nested too deeply"));
+    }
+    if x.is_none() {
+        Ok(Value::from(()))
+    } else if let Ok(b) = x.cast::<PyBool>() {
+        Ok(Value::from(b.is_true()))
+    } else if x.is_instance_of::<PyInt>() {
+        match x.extract::<i64>() {
+            Ok(i) => Ok(Value::from(i)),
+            Err(_) => Ok(Value::from(x.extract::<i128>()?)),
+        }
+    } else if x.is_instance_of::<PyFloat>() {
+        Ok(Value::from(x.extract::<f64>()?))
+    } else if let Ok(s) = x.cast::<PyString>() {
+        Ok(Value::from(s.to_cow()?.as_ref()))
+    } else if let Ok(d) = x.cast::<PyDict>() {
+        let mut pairs = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            pairs.push((py_to_value(&k, depth + 1)?, py_to_value(&v, depth + 1)?));
+        }
+        Ok(Value::from_pairs(pairs))
+    } else if x.is_instance_of::<PyList>() || x.is_instance_of::<PyTuple>() {
+        let items: PyResult<Vec<Value>> = x.try_iter()?.map(|v| py_to_value(&v?, depth + 1)).collect();
+        Ok(Value::from(items?))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "a chat message may hold None, bool, int, float, str, list and dict values, not {}",
+            x.get_type().name()?
+        )))
+    }
+}
+
+/// Check and convert `messages`: a list of dicts, each with a str "role" and a "content" that
+/// is a str (or a list of content parts, or None beside "tool_calls").
+pub(crate) fn chat_messages(messages: &Bound<'_, PyAny>) -> PyResult<Value> {
+    use pyo3::types::{PyString, PyTuple};
+    let what = "messages must be a list of dicts with 'role' and 'content'";
+    if !(messages.is_instance_of::<PyList>() || messages.is_instance_of::<PyTuple>()) {
+        return Err(PyTypeError::new_err(format!("{what}, got {}", messages.get_type().name()?)));
+    }
+    let mut out = Vec::new();
+    for (i, m) in messages.try_iter()?.enumerate() {
+        let m = m?;
+        let d = m
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err(format!("messages[{i}] must be a dict, got {}", m.get_type().name().map(|n| n.to_string()).unwrap_or_default())))?;
+        match d.get_item("role")? {
+            None => return Err(PyValueError::new_err(format!("messages[{i}] has no 'role'"))),
+            Some(r) if !r.is_instance_of::<PyString>() => {
+                return Err(PyTypeError::new_err(format!("messages[{i}]['role'] must be a str, got {}", r.get_type().name()?)))
+            }
+            Some(_) => {}
+        }
+        match d.get_item("content")? {
+            None if d.contains("tool_calls")? => {}
+            None => return Err(PyValueError::new_err(format!("messages[{i}] has no 'content'"))),
+            Some(c) if c.is_instance_of::<PyString>() || c.is_instance_of::<PyList>() => {}
+            Some(c) if c.is_none() && d.contains("tool_calls")? => {}
+            Some(c) => {
+                return Err(PyTypeError::new_err(format!(
+                    "messages[{i}]['content'] must be a str (or a list of content parts), got {}",
+                    c.get_type().name()?
+                )))
+            }
+        }
+        out.push(py_to_value(&m, 1)?);
+    }
+    Ok(Value::from(out))
+}
+
+/// The template to use: the caller's, else the model's own.
+fn template_source(eng: &Engine, chat_template: Option<String>) -> PyResult<String> {
+    chat_template.or_else(|| eng.chat_template.clone()).ok_or_else(|| {
+        to_py(Error::model(
+            eng.path.display(),
+            "the model has no chat template (tokenizer.chat_template); pass one as chat_template=\"...\"",
+        ))
+    })
+}
+
+/// The texts of the BOS and EOS tokens ("" when the model has none), for `bos_token`/`eos_token`.
+fn special_texts(eng: &Engine) -> (String, String) {
+    let text = |id: Option<u32>| {
+        id.and_then(|id| eng.tokenizer.token_bytes(id)).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+    };
+    (text(eng.tokenizer.bos()), text(eng.tokenizer.eos()))
+}
+
+/// `messages` rendered with the model's template (or `chat_template`).
+pub(crate) fn chat_text(
+    py: Python<'_>,
+    eng: &Arc<Engine>,
+    messages: &Bound<'_, PyAny>,
+    add_generation_prompt: bool,
+    chat_template: Option<String>,
+) -> PyResult<String> {
+    let source = template_source(eng, chat_template)?;
+    let msgs = chat_messages(messages)?;
+    let eng = eng.clone();
+    run(py, move |_| {
+        let (bos, eos) = special_texts(&eng);
+        crate::chat::compiled(&source)?.render(msgs, add_generation_prompt, &bos, &eos)
+    })
+}
+
+/// The token ids of the rendered conversation: the template writes BOS and the turn markers
+/// itself, so the text is tokenized with special tokens parsed and none added.
+pub(crate) fn chat_ids(
+    py: Python<'_>,
+    eng: &Arc<Engine>,
+    messages: &Bound<'_, PyAny>,
+    add_generation_prompt: bool,
+    chat_template: Option<String>,
+) -> PyResult<Vec<u32>> {
+    let text = chat_text(py, eng, messages, add_generation_prompt, chat_template)?;
+    let eng = eng.clone();
+    run(py, move |_| eng.tokenize(&text, false))
+}
+
+/// Render a chat template without a model (the golden tests use it): `messages` as for
+/// `Engine.apply_chat_template`.
+#[pyfunction]
+#[pyo3(signature = (template, messages, add_generation_prompt=true, bos_token="", eos_token=""))]
+pub fn render_chat_template(
+    py: Python<'_>,
+    template: String,
+    messages: &Bound<'_, PyAny>,
+    add_generation_prompt: bool,
+    bos_token: &str,
+    eos_token: &str,
+) -> PyResult<String> {
+    let msgs = chat_messages(messages)?;
+    let (bos, eos) = (bos_token.to_string(), eos_token.to_string());
+    run(py, move |_| crate::chat::compiled(&template)?.render(msgs, add_generation_prompt, &bos, &eos))
 }

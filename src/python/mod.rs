@@ -51,6 +51,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::PyPerplexity>()?;
     m.add_function(wrap_pyfunction!(cpu_info, m)?)?;
     m.add_function(wrap_pyfunction!(read_tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::render_chat_template, m)?)?;
     m.add("ModelError", py.get_type::<errors::ModelError>())?;
     m.add("TokenizerError", py.get_type::<errors::TokenizerError>())?;
     m.add("ContextOverflowError", py.get_type::<errors::ContextOverflowError>())?;

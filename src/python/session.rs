@@ -154,6 +154,36 @@ impl PySession {
         vec_to_numpy(py, out, rows, vocab, want == Want::All).map(Some)
     }
 
+    /// Feed a conversation rendered with the model's chat template (or `chat_template`), as
+    /// `Engine.apply_chat_template(messages, add_generation_prompt, tokenize=True)` gives it; then
+    /// `generate` writes the assistant's reply. On a session that already holds the start of
+    /// this conversation (an earlier `feed_chat` and its generated reply), only the new tokens
+    /// are fed. Returns logits as `feed` does.
+    #[pyo3(signature = (messages, add_generation_prompt=true, chat_template=None, logits="last"))]
+    fn feed_chat<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        add_generation_prompt: bool,
+        chat_template: Option<String>,
+        logits: &str,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let eng = self.engine()?;
+        let ids = super::engine::chat_ids(py, &eng, messages, add_generation_prompt, chat_template)?;
+        let held = self.lock()?.tokens.clone();
+        if !ids.starts_with(&held) {
+            return Err(to_py(Error::arg(
+                "the session's tokens are not the start of this conversation (the rendered messages \
+                 differ from what it holds); call reset() first to feed the whole conversation",
+            )));
+        }
+        if ids.len() == held.len() {
+            return Err(to_py(Error::arg("nothing to feed: the session already holds this whole conversation")));
+        }
+        let new = pyo3::types::PyList::new(py, &ids[held.len()..])?;
+        self.feed(py, new.as_any(), logits, Some(false))
+    }
+
     /// Stream generated tokens: an iterator of Chunk(token, text, logprob, finish_reason).
     #[pyo3(signature = (prompt=None, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05,
         repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0, penalty_last_n=64,

@@ -1,0 +1,487 @@
+//! Hugging Face checkpoint folders, translated into a [`Checkpoint`]: GGUF tensor names and
+//! `<arch>.*` metadata, so that the models load a folder exactly as they load a GGUF file.
+//!
+//! - `config.json` gives the architecture and hyper-parameters (a multimodal wrapper's
+//!   `text_config` is used with its `model.language_model.*` weights).
+//! - `model.safetensors`, or the shards `model.safetensors.index.json` names: F32, F16 and BF16
+//!   tensors stay in the file maps and are used in place. A few small tensors are rewritten at
+//!   load (Gemma's `(1 + w)` norms become plain multipliers, as llama.cpp's converter does).
+//! - `quantize` converts every weight matrix with lanner's own quantizers, in parallel.
+//! - Llama-style Q/K rows are kept in Hugging Face order (`lanner.rope.neox`); `convert` permutes
+//!   them into llama.cpp's order when it writes a GGUF file.
+
+use super::gguf::{Blob, Checkpoint, TensorInfo, Value};
+use super::safetensors::{self, SafeTensors};
+use crate::error::{Error, Result};
+use crate::quant::{self, GgmlType};
+use rayon::prelude::*;
+use serde_json::Value as Json;
+use std::path::{Path, PathBuf};
+
+/// What a folder holds besides the weights.
+pub struct HfExtras {
+    pub tokenizer_json: PathBuf,
+    /// tokenizer_config.json, when present.
+    pub tokenizer_config: Option<Json>,
+    /// generation_config.json, when present.
+    pub generation_config: Option<Json>,
+    pub chat_template: Option<String>,
+    /// Seconds spent quantizing at load (0 when not asked).
+    pub quantize_seconds: f64,
+}
+
+pub const SUPPORTED_MODEL_TYPES: &[&str] =
+    &["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma3_text", "gemma3", "qwen3_5_text", "qwen3_5"];
+
+fn read_json(path: &Path, what: &str, dir: &str) -> Result<Option<Json>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::model(dir, format!("cannot read {what}: {e}")))?;
+    serde_json::from_str(&text).map(Some).map_err(|e| Error::model(dir, format!("{what} is not valid JSON: {e}")))
+}
+
+/// Typed access to config.json, with errors that name the key.
+struct Config<'a> {
+    j: &'a Json,
+    dir: &'a str,
+}
+
+impl Config<'_> {
+    fn get(&self, k: &str) -> Option<&Json> {
+        self.j.get(k).filter(|v| !v.is_null())
+    }
+
+    fn usize(&self, k: &str) -> Result<Option<usize>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(|v| Some(v as usize))
+                .ok_or_else(|| Error::model(self.dir, format!("config.json: '{k}' must be a non-negative integer, not {v}"))),
+        }
+    }
+
+    fn req(&self, k: &str) -> Result<usize> {
+        match self.usize(k)? {
+            Some(v) if v > 0 => Ok(v),
+            Some(_) => Err(Error::model(self.dir, format!("config.json: '{k}' must be positive"))),
+            None => Err(Error::model(self.dir, format!("config.json has no '{k}'"))),
+        }
+    }
+
+    fn f64(&self, k: &str) -> Result<Option<f64>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(v) => v.as_f64().map(Some).ok_or_else(|| Error::model(self.dir, format!("config.json: '{k}' must be a number, not {v}"))),
+        }
+    }
+
+    fn bool(&self, k: &str) -> Option<bool> {
+        self.get(k).and_then(Json::as_bool)
+    }
+}
+
+/// Translate the folder. Returns the checkpoint and what else the engine needs from the folder.
+pub fn open(dir: &Path, quantize: Option<GgmlType>) -> Result<(Checkpoint, HfExtras)> {
+    let d = dir.display().to_string();
+    let config_path = dir.join("config.json");
+    let mut config = read_json(&config_path, "config.json", &d)?
+        .ok_or_else(|| Error::model(&d, "is a folder without config.json (a Hugging Face checkpoint folder needs one)"))?;
+    if !config.is_object() {
+        return Err(Error::model(&d, "config.json is not a JSON object"));
+    }
+    let mut prefix = "model.";
+    if let Some(text) = config.get("text_config").filter(|v| v.is_object()).cloned() {
+        config = text;
+        prefix = "model.language_model.";
+    }
+    let c = Config { j: &config, dir: &d };
+    let model_type = c.get("model_type").and_then(Json::as_str).unwrap_or("").to_string();
+    let arch = match model_type.as_str() {
+        "llama" | "mistral" => "llama",
+        "qwen2" => "qwen2",
+        "qwen3" => "qwen3",
+        "phi3" => "phi3",
+        "gemma3_text" | "gemma3" => "gemma3",
+        "qwen3_5_text" | "qwen3_5" => "qwen35",
+        "" => return Err(Error::model(&d, "config.json has no 'model_type'")),
+        other => {
+            return Err(Error::model(
+                &d,
+                format!("unsupported model_type '{other}' (supported: {})", SUPPORTED_MODEL_TYPES.join(", ")),
+            ))
+        }
+    };
+    let mut meta = Meta { arch, kv: Vec::new() };
+    meta.kv.push(("general.architecture".into(), Value::String(arch.into())));
+    meta.kv.push(("general.name".into(), Value::String(dir.file_name().map_or(String::new(), |n| n.to_string_lossy().into()))));
+    hyper_parameters(&c, &model_type, &mut meta)?;
+
+    // Weights: one blob per safetensors file, used in place.
+    let files = if dir.join(safetensors::INDEX_FILE).is_file() {
+        safetensors::open_index(dir)?
+    } else if dir.join("model.safetensors").is_file() {
+        vec![dir.join("model.safetensors")]
+    } else {
+        return Err(Error::model(&d, "has no model.safetensors (nor model.safetensors.index.json with shards)"));
+    };
+    let gemma_norms = arch == "gemma3" || arch == "qwen35";
+    let mut blobs: Vec<Blob> = Vec::new();
+    let mut tensors: Vec<TensorInfo> = Vec::new();
+    for f in &files {
+        let st = SafeTensors::open(f)?;
+        blobs.push(Blob::mapped(st.map.clone()));
+        let blob = blobs.len() - 1;
+        for t in &st.tensors {
+            let Some(name) = gguf_name(&t.name, prefix, arch) else { continue };
+            let ty = t.dtype.ggml_type().ok_or_else(|| {
+                Error::model(&st.path, format!("tensor '{}' has dtype {} (supported: F32, F16, BF16)", t.name, t.dtype.name()))
+            })?;
+            let mut dims: Vec<u64> = t.shape.iter().rev().copied().collect();
+            if dims.is_empty() {
+                dims.push(1);
+            }
+            if name.ends_with("ssm_conv1d.weight") {
+                // [channels, 1, kernel] -> dims [kernel, channels]
+                dims.retain(|&x| x != 1);
+            }
+            if gemma_norms && (name.ends_with("norm.weight")) && !name.ends_with("ssm_norm.weight") {
+                // (1 + w) folded into a plain multiplier
+                let mut v = vec![0f32; t.n_elements() as usize];
+                quant::dequantize_row(ty, st.bytes(t), &mut v);
+                let bytes: Vec<u8> = v.iter().flat_map(|x| (x + 1.0).to_le_bytes()).collect();
+                let nbytes = bytes.len() as u64;
+                blobs.push(Blob::owned(bytes));
+                tensors.push(TensorInfo { name, dims, ty: GgmlType::F32, offset: 0, nbytes, blob: blobs.len() - 1 });
+                continue;
+            }
+            tensors.push(TensorInfo { name, dims, ty, offset: t.offset, nbytes: t.nbytes, blob });
+        }
+    }
+    let tied = c.bool("tie_word_embeddings").unwrap_or(arch == "gemma3" || arch == "qwen35");
+    if tied {
+        tensors.retain(|t| t.name != "output.weight");
+    }
+    let mut quantize_seconds = 0.0;
+    if let Some(ty) = quantize {
+        let t0 = std::time::Instant::now();
+        quantize_weights(&mut tensors, &mut blobs, ty, &d)?;
+        quantize_seconds = t0.elapsed().as_secs_f64();
+    }
+    meta.kv.push(("lanner.source".into(), Value::String("huggingface".into())));
+
+    let tokenizer_config = read_json(&dir.join("tokenizer_config.json"), "tokenizer_config.json", &d)?;
+    let generation_config = read_json(&dir.join("generation_config.json"), "generation_config.json", &d)?;
+    let chat_template = chat_template(dir, tokenizer_config.as_ref(), &d)?;
+    if let Some(t) = &chat_template {
+        meta.kv.push(("tokenizer.chat_template".into(), Value::String(t.clone())));
+    }
+    let tokenizer_json = dir.join("tokenizer.json");
+    if !tokenizer_json.is_file() {
+        return Err(Error::model(&d, "has no tokenizer.json"));
+    }
+    let ck = Checkpoint::assemble(d, meta.kv, tensors, blobs)?;
+    Ok((ck, HfExtras { tokenizer_json, tokenizer_config, generation_config, chat_template, quantize_seconds }))
+}
+
+struct Meta {
+    arch: &'static str,
+    kv: Vec<(String, Value)>,
+}
+
+impl Meta {
+    fn set(&mut self, key: &str, v: Value) {
+        self.kv.push((format!("{}.{key}", self.arch), v));
+    }
+    fn u32(&mut self, key: &str, v: usize) {
+        self.set(key, Value::U32(v as u32));
+    }
+    fn f32(&mut self, key: &str, v: f64) {
+        self.set(key, Value::F32(v as f32));
+    }
+}
+
+fn hyper_parameters(c: &Config, model_type: &str, m: &mut Meta) -> Result<()> {
+    let d = c.req("hidden_size")?;
+    let n_head = c.req("num_attention_heads")?;
+    let head_dim = c.usize("head_dim")?.unwrap_or(d / n_head);
+    m.u32("block_count", c.req("num_hidden_layers")?);
+    m.u32("embedding_length", d);
+    m.u32("feed_forward_length", c.req("intermediate_size")?);
+    m.u32("attention.head_count", n_head);
+    m.u32("attention.head_count_kv", c.usize("num_key_value_heads")?.unwrap_or(n_head));
+    m.u32("attention.key_length", head_dim);
+    m.u32("attention.value_length", head_dim);
+    m.u32("context_length", c.usize("max_position_embeddings")?.unwrap_or(2048));
+    m.f32("attention.layer_norm_rms_epsilon", c.f64("rms_norm_eps")?.unwrap_or(1e-6));
+    if m.arch == "llama" {
+        m.kv.push(("lanner.rope.neox".into(), Value::Bool(true)));
+    }
+
+    // RoPE: old style (rope_theta + rope_scaling) or transformers 5 (rope_parameters), which a
+    // model with several attention kinds nests per layer type.
+    let params = c.get("rope_parameters").cloned().unwrap_or(Json::Null);
+    let global = params.get("full_attention").cloned().unwrap_or(params.clone());
+    let scaling = c.get("rope_scaling").cloned().filter(|v| v.is_object()).unwrap_or(global.clone());
+    let theta = c.f64("rope_theta")?.or(global.get("rope_theta").and_then(Json::as_f64)).unwrap_or(10000.0);
+    m.f32("rope.freq_base", theta);
+    let partial = c.f64("partial_rotary_factor")?.or(global.get("partial_rotary_factor").and_then(Json::as_f64)).unwrap_or(1.0);
+    let rope_dim = ((head_dim as f64 * partial) as usize) & !1;
+    m.u32("rope.dimension_count", rope_dim);
+    let kind = scaling.get("rope_type").or(scaling.get("type")).and_then(Json::as_str).unwrap_or("default");
+    let sf = |k: &str| scaling.get(k).and_then(Json::as_f64);
+    match kind {
+        "default" => {}
+        "linear" => {
+            m.set("rope.scaling.type", Value::String("linear".into()));
+            m.f32("rope.scaling.factor", sf("factor").unwrap_or(1.0));
+        }
+        "yarn" => {
+            let mut factor = sf("factor").unwrap_or(1.0);
+            let ctx = c.usize("max_position_embeddings")?.unwrap_or(2048);
+            let orig = match scaling.get("original_max_position_embeddings").and_then(Json::as_u64) {
+                // transformers: the ratio of the two contexts is the factor when both are given
+                Some(o) if o > 0 => {
+                    factor = ctx as f64 / o as f64;
+                    o as usize
+                }
+                _ => ctx,
+            };
+            m.set("rope.scaling.type", Value::String("yarn".into()));
+            m.f32("rope.scaling.factor", factor);
+            m.u32("rope.scaling.original_context_length", orig);
+            m.f32("rope.scaling.yarn_beta_fast", sf("beta_fast").unwrap_or(32.0));
+            m.f32("rope.scaling.yarn_beta_slow", sf("beta_slow").unwrap_or(1.0));
+            if let Some(a) = sf("attention_factor") {
+                m.f32("rope.scaling.attn_factor", a);
+            }
+        }
+        "llama3" => {
+            m.set("rope.scaling.type", Value::String("llama3".into()));
+            m.f32("rope.scaling.factor", sf("factor").unwrap_or(8.0));
+            m.f32("rope.scaling.low_freq_factor", sf("low_freq_factor").unwrap_or(1.0));
+            m.f32("rope.scaling.high_freq_factor", sf("high_freq_factor").unwrap_or(4.0));
+            let orig = scaling.get("original_max_position_embeddings").and_then(Json::as_u64).unwrap_or(8192);
+            m.u32("rope.scaling.original_context_length", orig as usize);
+        }
+        other => {
+            return Err(Error::model(
+                c.dir,
+                format!("config.json: rope scaling '{other}' is not supported (supported: default, linear, yarn, llama3)"),
+            ))
+        }
+    }
+
+    // Sliding windows.
+    let window = c.usize("sliding_window")?.filter(|&w| w > 0);
+    match model_type {
+        "mistral" | "phi3" => {
+            if let Some(w) = window {
+                m.u32("attention.sliding_window", w);
+            }
+        }
+        "qwen2" | "qwen3" => {
+            if c.bool("use_sliding_window").unwrap_or(false) {
+                return Err(Error::model(c.dir, "config.json: use_sliding_window with max_window_layers is not supported"));
+            }
+        }
+        _ => {}
+    }
+    if m.arch == "gemma3" {
+        let w = window.ok_or_else(|| Error::model(c.dir, "config.json has no 'sliding_window'"))?;
+        m.u32("attention.sliding_window", w);
+        let n_layer = c.req("num_hidden_layers")?;
+        let pattern: Vec<Value> = match c.get("layer_types").and_then(Json::as_array) {
+            Some(types) if types.len() == n_layer => {
+                types.iter().map(|t| Value::Bool(t.as_str() == Some("sliding_attention"))).collect()
+            }
+            Some(_) => return Err(Error::model(c.dir, format!("config.json: 'layer_types' must list {n_layer} layers"))),
+            None => {
+                let p = c.usize("sliding_window_pattern")?.unwrap_or(6).max(1);
+                (0..n_layer).map(|i| Value::Bool((i + 1) % p != 0)).collect()
+            }
+        };
+        m.set("attention.sliding_window_pattern", Value::Array(pattern));
+        let local = c
+            .f64("rope_local_base_freq")?
+            .or(params.get("sliding_attention").and_then(|p| p.get("rope_theta")).and_then(Json::as_f64))
+            .unwrap_or(10000.0);
+        m.f32("rope.freq_base_swa", local);
+        m.f32("attention.query_pre_attn_scalar", c.f64("query_pre_attn_scalar")?.unwrap_or(head_dim as f64));
+        if let Some(cap) = c.f64("final_logit_softcapping")? {
+            m.f32("final_logit_softcapping", cap);
+        }
+        if c.f64("attn_logit_softcapping")?.is_some() {
+            return Err(Error::model(c.dir, "config.json: attn_logit_softcapping (Gemma 2) is not supported"));
+        }
+    }
+    if m.arch == "qwen35" {
+        let n_layer = c.req("num_hidden_layers")?;
+        let types = c
+            .get("layer_types")
+            .and_then(Json::as_array)
+            .filter(|t| t.len() == n_layer)
+            .ok_or_else(|| Error::model(c.dir, format!("config.json: 'layer_types' must list {n_layer} layers")))?;
+        let linear: Vec<Value> = types.iter().map(|t| Value::Bool(t.as_str() == Some("linear_attention"))).collect();
+        m.set("ssm.linear_layers", Value::Array(linear));
+        m.u32("ssm.conv_kernel", c.req("linear_conv_kernel_dim")?);
+        m.u32("ssm.group_count", c.req("linear_num_key_heads")?);
+        m.u32("ssm.time_step_rank", c.req("linear_num_value_heads")?);
+        m.u32("ssm.state_size", c.req("linear_key_head_dim")?);
+        m.u32("ssm.value_head_dim", c.req("linear_value_head_dim")?);
+    }
+    Ok(())
+}
+
+/// The GGUF name of a Hugging Face tensor (None: not used, e.g. rotary caches or vision parts).
+fn gguf_name(hf: &str, prefix: &str, arch: &str) -> Option<String> {
+    if hf == "lm_head.weight" {
+        return Some("output.weight".into());
+    }
+    let rest = hf.strip_prefix(prefix)?;
+    match rest {
+        "embed_tokens.weight" => return Some("token_embd.weight".into()),
+        "norm.weight" => return Some("output_norm.weight".into()),
+        _ => {}
+    }
+    let rest = rest.strip_prefix("layers.")?;
+    let (i, name) = rest.split_once('.')?;
+    let i: usize = i.parse().ok()?;
+    let gemma = arch == "gemma3";
+    let g = match name {
+        "input_layernorm.weight" => "attn_norm.weight",
+        "post_attention_layernorm.weight" if gemma => "post_attention_norm.weight",
+        "post_attention_layernorm.weight" => "ffn_norm.weight",
+        "pre_feedforward_layernorm.weight" => "ffn_norm.weight",
+        "post_feedforward_layernorm.weight" => "post_ffw_norm.weight",
+        "self_attn.q_proj.weight" => "attn_q.weight",
+        "self_attn.k_proj.weight" => "attn_k.weight",
+        "self_attn.v_proj.weight" => "attn_v.weight",
+        "self_attn.o_proj.weight" => "attn_output.weight",
+        "self_attn.q_proj.bias" => "attn_q.bias",
+        "self_attn.k_proj.bias" => "attn_k.bias",
+        "self_attn.v_proj.bias" => "attn_v.bias",
+        "self_attn.qkv_proj.weight" => "attn_qkv.weight",
+        "self_attn.q_norm.weight" => "attn_q_norm.weight",
+        "self_attn.k_norm.weight" => "attn_k_norm.weight",
+        "mlp.gate_proj.weight" => "ffn_gate.weight",
+        "mlp.up_proj.weight" => "ffn_up.weight",
+        "mlp.gate_up_proj.weight" => "ffn_up.weight",
+        "mlp.down_proj.weight" => "ffn_down.weight",
+        // Qwen3.5 gated delta-net layers
+        "linear_attn.in_proj_qkv.weight" => "attn_qkv.weight",
+        "linear_attn.in_proj_z.weight" => "attn_gate.weight",
+        "linear_attn.in_proj_b.weight" => "ssm_beta.weight",
+        "linear_attn.in_proj_a.weight" => "ssm_alpha.weight",
+        "linear_attn.conv1d.weight" => "ssm_conv1d.weight",
+        "linear_attn.A_log" => "ssm_a",
+        "linear_attn.dt_bias" => "ssm_dt.bias",
+        "linear_attn.norm.weight" => "ssm_norm.weight",
+        "linear_attn.out_proj.weight" => "ssm_out.weight",
+        _ => return None,
+    };
+    Some(format!("blk.{i}.{g}"))
+}
+
+/// The type a k-quant falls back to for rows that are not whole 256-value blocks (llama.cpp's
+/// choice, so files stay comparable).
+fn fallback(ty: GgmlType) -> Option<GgmlType> {
+    match ty {
+        GgmlType::Q2_K | GgmlType::Q3_K => Some(GgmlType::Q4_0),
+        GgmlType::Q4_K => Some(GgmlType::Q5_0),
+        GgmlType::Q5_K => Some(GgmlType::Q5_1),
+        GgmlType::Q6_K => Some(GgmlType::Q8_0),
+        _ => None,
+    }
+}
+
+/// Quantize every weight matrix: to `ty` where its rows are whole blocks, else to the fallback
+/// type where they fit that (others keep their type).
+fn quantize_weights(tensors: &mut [TensorInfo], blobs: &mut Vec<Blob>, ty: GgmlType, dir: &str) -> Result<()> {
+    if quant::traits(ty).from_f32.is_none() || ty == GgmlType::Q8_K || ty == GgmlType::Q8_1 {
+        return Err(Error::arg(format!("quantize: lanner cannot quantize weights to {}", ty.name())));
+    }
+    let blob_list: Vec<Blob> = blobs.clone();
+    let results: Vec<Option<(GgmlType, Vec<u8>)>> = tensors
+        .par_iter()
+        .map(|t| {
+            let is_matrix = t.dims.len() == 2 && t.dims[1] > 1 && t.name.ends_with(".weight") && !t.name.contains("norm");
+            let fits = |q: GgmlType| t.dims[0] as usize % q.block_size() == 0;
+            let ty = if fits(ty) { ty } else { fallback(ty).filter(|&f| fits(f))? };
+            if !is_matrix || t.ty == ty {
+                return None;
+            }
+            let cols = t.dims[0] as usize;
+            let rows = t.dims[1] as usize;
+            let src = &blob_list[t.blob].bytes()[t.offset as usize..(t.offset + t.nbytes) as usize];
+            let src_row = t.ty.row_bytes(cols).expect("checked shape");
+            let dst_row = ty.row_bytes(cols).expect("block multiple");
+            let mut out = vec![0u8; dst_row * rows];
+            let mut f = vec![0f32; cols];
+            for r in 0..rows {
+                quant::dequantize_row(t.ty, &src[r * src_row..(r + 1) * src_row], &mut f);
+                quant::quantize_row(ty, &f, &mut out[r * dst_row..(r + 1) * dst_row]);
+            }
+            Some((ty, out))
+        })
+        .collect();
+    for (t, r) in tensors.iter_mut().zip(results) {
+        if let Some((qt, bytes)) = r {
+            t.nbytes = bytes.len() as u64;
+            t.offset = 0;
+            t.ty = qt;
+            blobs.push(Blob::owned(bytes));
+            t.blob = blobs.len() - 1;
+        }
+    }
+    if tensors.iter().all(|t| t.ty != ty && Some(t.ty) != fallback(ty)) {
+        return Err(Error::model(dir, format!("quantize: no weight matrix has rows that fit {} blocks", ty.name())));
+    }
+    Ok(())
+}
+
+/// tokenizer_config.json's `chat_template` (a string, or named templates: "default" wins), else
+/// chat_template.jinja beside it.
+fn chat_template(dir: &Path, tc: Option<&Json>, d: &str) -> Result<Option<String>> {
+    if let Some(t) = tc.and_then(|tc| tc.get("chat_template")) {
+        match t {
+            Json::String(s) => return Ok(Some(s.clone())),
+            Json::Array(list) => {
+                let pick = list
+                    .iter()
+                    .find(|e| e.get("name").and_then(Json::as_str) == Some("default"))
+                    .or(list.first())
+                    .and_then(|e| e.get("template"))
+                    .and_then(Json::as_str);
+                return Ok(pick.map(str::to_string));
+            }
+            Json::Null => {}
+            _ => return Err(Error::model(d, "tokenizer_config.json: chat_template must be a string or a list")),
+        }
+    }
+    let jinja = dir.join("chat_template.jinja");
+    if jinja.is_file() {
+        return std::fs::read_to_string(&jinja)
+            .map(Some)
+            .map_err(|e| Error::model(d, format!("cannot read chat_template.jinja: {e}")));
+    }
+    Ok(None)
+}
+
+/// Parse a `quantize=` name ("q8_0", "Q4_K", "f16", ...).
+pub fn parse_quant_type(name: &str) -> Result<GgmlType> {
+    let up = name.to_ascii_uppercase();
+    quant::ALL_TYPES
+        .iter()
+        .copied()
+        .find(|t| t.name() == up && quant::traits(*t).from_f32.is_some() && !matches!(t, GgmlType::Q8_K | GgmlType::Q8_1))
+        .ok_or_else(|| {
+            let ok: Vec<String> = quant::ALL_TYPES
+                .iter()
+                .filter(|t| quant::traits(**t).from_f32.is_some() && !matches!(t, GgmlType::Q8_K | GgmlType::Q8_1))
+                .map(|t| t.name().to_ascii_lowercase())
+                .collect();
+            Error::arg(format!("quantize: unknown or unsupported type '{name}' (supported: {})", ok.join(", ")))
+        })
+}
