@@ -103,8 +103,9 @@ impl Engine {
             None => context_length.saturating_mul(2),
         };
         let n_blocks = kv_tokens.div_ceil(block_size);
-        let pool = Arc::new(KvPool::new(cfg.n_layer, cfg.kv_dim(), block_size, n_blocks)?);
-        let prefix_tokens = opts.prefix_cache_tokens.unwrap_or(n_blocks * block_size / 4);
+        let pool = Arc::new(KvPool::new(cfg.kv_layers, cfg.kv_dim(), block_size, n_blocks)?);
+        // a cached prefix holds K/V only: models with recurrent state cannot resume from one
+        let prefix_tokens = if model.recurrent_state_len() > 0 { 0 } else { opts.prefix_cache_tokens.unwrap_or(n_blocks * block_size / 4) };
         pool.set_prefix_capacity((prefix_tokens / block_size).min(n_blocks));
         log::info!(
             "loaded {} ({}, {} layers) in {:.2}s; KV pool {} tokens",

@@ -342,16 +342,32 @@ impl Drop for KvPool {
     }
 }
 
+/// A sequence's recurrent state (linear-attention layers: Qwen3.5's gated delta rule), which
+/// summarises every position before `pos` and cannot be cut back like K/V blocks. The model keeps
+/// the state as it was before the last token of its latest forward pass, so that recomputing the
+/// last position (what generation does after a prompt's logits were handed out) stays cheap; any
+/// other cut restarts the sequence from position 0 (its tokens are still in the session).
+#[derive(Clone, Debug, Default)]
+pub struct RecurrentState {
+    pub data: Vec<f32>,
+    /// Positions the state has consumed.
+    pub pos: usize,
+    /// The state at `pos - 1`, when known.
+    pub before_last: Option<Vec<f32>>,
+}
+
 /// One sequence's view of the cache: its block table and how many positions are filled.
 pub struct SeqKv {
     pool: Arc<KvPool>,
     pub blocks: Vec<u32>,
     pub len: usize,
+    /// None for models without recurrent layers.
+    pub state: Option<RecurrentState>,
 }
 
 impl SeqKv {
     pub fn new(pool: Arc<KvPool>) -> SeqKv {
-        SeqKv { pool, blocks: Vec::new(), len: 0 }
+        SeqKv { pool, blocks: Vec::new(), len: 0, state: None }
     }
 
     pub fn pool(&self) -> &Arc<KvPool> {
@@ -395,7 +411,7 @@ impl SeqKv {
         for &id in &self.blocks {
             self.pool.retain(id);
         }
-        SeqKv { pool: self.pool.clone(), blocks: self.blocks.clone(), len: self.len }
+        SeqKv { pool: self.pool.clone(), blocks: self.blocks.clone(), len: self.len, state: self.state.clone() }
     }
 
     /// Start an empty sequence from blocks of the prefix cache (`lookup_prefix`'s result).
@@ -405,9 +421,25 @@ impl SeqKv {
         self.blocks = blocks;
     }
 
-    /// Forget positions from `len` on and give back the blocks no longer needed.
+    /// Forget positions from `len` on and give back the blocks no longer needed. With a recurrent
+    /// state that cannot be brought back to `len`, the sequence restarts from 0 (`self.len` = 0).
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
+        if let Some(st) = &mut self.state {
+            if st.pos > self.len {
+                match st.before_last.take() {
+                    Some(prev) if st.pos == self.len + 1 => {
+                        st.data = prev;
+                        st.pos = self.len;
+                    }
+                    _ => {
+                        st.data.iter_mut().for_each(|v| *v = 0.0);
+                        st.pos = 0;
+                        self.len = 0;
+                    }
+                }
+            }
+        }
         let keep = len.div_ceil(self.pool.block_size);
         while self.blocks.len() > keep {
             let id = self.blocks.pop().unwrap();

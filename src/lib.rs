@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod batch;
 pub mod chat;
+pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod formats;

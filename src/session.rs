@@ -60,6 +60,11 @@ impl Session {
     /// never half-written).
     pub fn save(&self, eng: &Engine, path: &Path) -> Result<()> {
         let pool = self.kv.pool();
+        // models with recurrent layers: the state at kv.len follows the K/V (a session whose
+        // state is not at its cache end is saved uncomputed; loading recomputes it)
+        let state_len = eng.model.recurrent_state_len();
+        let state = self.kv.state.as_ref().filter(|st| st.pos == self.kv.len && st.data.len() == state_len);
+        let kv_len = if state_len > 0 && state.is_none() { 0 } else { self.kv.len };
         let per_pos = pool.n_layers * 2 * pool.kv_dim;
         let mut buf = Vec::with_capacity(HEADER + self.tokens.len() * 4 + self.kv.len * per_pos * 4 + 8);
         buf.extend_from_slice(MAGIC);
@@ -68,16 +73,21 @@ impl Session {
         buf.extend_from_slice(&(pool.n_layers as u32).to_le_bytes());
         buf.extend_from_slice(&(pool.kv_dim as u32).to_le_bytes());
         buf.extend_from_slice(&(self.tokens.len() as u64).to_le_bytes());
-        buf.extend_from_slice(&(self.kv.len as u64).to_le_bytes());
+        buf.extend_from_slice(&(kv_len as u64).to_le_bytes());
         for t in &self.tokens {
             buf.extend_from_slice(&t.to_le_bytes());
         }
         let mut vals = Vec::with_capacity(per_pos);
-        for p in 0..self.kv.len {
+        for p in 0..kv_len {
             let (b, slot) = self.kv.locate(p);
             vals.clear();
             pool.position(b, slot, &mut vals);
             for v in &vals {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        if let Some(st) = state.filter(|_| kv_len > 0) {
+            for v in &st.data {
                 buf.extend_from_slice(&v.to_le_bytes());
             }
         }
@@ -121,7 +131,10 @@ impl Session {
         }
         let (n_tokens, kv_len) = (u64_at(28) as usize, u64_at(36) as usize);
         let per_pos = pool.n_layers * 2 * pool.kv_dim;
-        let want = n_tokens.checked_mul(4).and_then(|t| kv_len.checked_mul(per_pos * 4).map(|k| HEADER + t + k));
+        let state_len = if kv_len > 0 { eng.model.recurrent_state_len() } else { 0 };
+        let want = n_tokens
+            .checked_mul(4)
+            .and_then(|t| kv_len.checked_mul(per_pos * 4).map(|k| HEADER + t + k + 4 * state_len));
         if kv_len > n_tokens || want != Some(body) {
             return Err(bad(format!("{n_tokens} tokens and {kv_len} cached positions do not match its size")));
         }
@@ -153,6 +166,10 @@ impl Session {
             }
         }
         kv.len = kv_len;
+        if state_len > 0 {
+            let data: Vec<f32> = (0..state_len).map(|i| f(o + 4 * i)).collect();
+            kv.state = Some(crate::kv::RecurrentState { data, pos: kv_len, before_last: None });
+        }
         Ok(Session { kv, tokens })
     }
 }

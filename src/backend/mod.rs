@@ -130,6 +130,31 @@ pub struct AttnShape {
     pub window: Option<usize>,
 }
 
+/// Shapes and per-head constants of a gated delta-rule layer.
+pub struct DeltaRule<'a> {
+    /// Key heads and value heads (value head h reads key head h / (nv / nk)), their dimensions.
+    pub nk: usize,
+    pub nv: usize,
+    pub dk: usize,
+    pub dv: usize,
+    /// Per value head: A_log and dt_bias (decay = exp(-exp(A_log) * softplus(a + dt_bias))).
+    pub a_log: &'a [f32],
+    pub dt_bias: &'a [f32],
+}
+
+/// One sequence's inputs and state for [`Backend::gated_delta_rule`]: for each of the n tokens,
+/// `q`, `k` (`nk * dk`, already L2-normalised, q scaled), `v` (`nv * dv`), `a` and `b` (`nv`);
+/// `state` is `nv x dk x dv`; `out` receives `nv * dv` per token.
+pub struct DeltaIo<'a> {
+    pub q: &'a [f32],
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    pub a: &'a [f32],
+    pub b: &'a [f32],
+    pub state: &'a mut [f32],
+    pub out: &'a mut [f32],
+}
+
 pub trait Backend: Send + Sync {
     /// A short description (device, tier) for `Engine.info`.
     fn describe(&self) -> String;
@@ -152,6 +177,15 @@ pub trait Backend: Send + Sync {
     fn geglu(&self, gate: &mut [f32], up: &[f32]);
     /// x *= s
     fn scale(&self, x: &mut [f32], s: f32);
+    /// x *= sigmoid(gate), elementwise.
+    fn sigmoid_mul(&self, x: &mut [f32], gate: &[f32]);
+    /// Depthwise causal convolution over time, then SiLU: for `n` rows of `channels` values,
+    /// `out[t][c] = silu(sum_j w[c][j] * in[t - (K-1) + j][c])` with `K = w.len() / channels`,
+    /// where rows before the first come from `state` (the previous `K - 1` rows), which is then
+    /// updated to the last `K - 1` rows.
+    fn causal_conv1d_silu(&self, x: &[f32], channels: usize, w: &[f32], state: &mut [f32], out: &mut [f32]);
+    /// The gated delta rule over `n` tokens of one sequence (Qwen3.5's linear attention).
+    fn gated_delta_rule(&self, p: &DeltaRule, io: DeltaIo<'_>);
     /// x += y
     fn add(&self, x: &mut [f32], y: &[f32]);
     /// x[row] += bias for every row of `x` ([n, bias.len()]).

@@ -375,7 +375,7 @@ fn gguf_name(hf: &str, prefix: &str, arch: &str) -> Option<String> {
         "linear_attn.in_proj_b.weight" => "ssm_beta.weight",
         "linear_attn.in_proj_a.weight" => "ssm_alpha.weight",
         "linear_attn.conv1d.weight" => "ssm_conv1d.weight",
-        "linear_attn.A_log" => "ssm_a",
+        "linear_attn.A_log" => "ssm_a_log",
         "linear_attn.dt_bias" => "ssm_dt.bias",
         "linear_attn.norm.weight" => "ssm_norm.weight",
         "linear_attn.out_proj.weight" => "ssm_out.weight",

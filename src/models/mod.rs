@@ -2,6 +2,7 @@
 
 pub mod gemma3;
 pub mod llama;
+pub mod qwen35;
 
 use crate::backend::{AttnSeq, Backend, RopeScaling};
 use crate::batch::Span;
@@ -15,6 +16,8 @@ use crate::tensor::QTensor;
 pub struct ModelConfig {
     pub architecture: String,
     pub n_layer: usize,
+    /// Layers with K/V in the cache (all of them, except in hybrid models).
+    pub kv_layers: usize,
     pub n_embd: usize,
     pub n_ff: usize,
     pub n_head: usize,
@@ -50,6 +53,10 @@ pub trait Model: Send + Sync {
     /// the caller's buffer. Kept apart from `forward` so that callers bound the logits they hold
     /// (scoring long texts projects a few rows at a time).
     fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]);
+    /// Floats of recurrent state per sequence (linear-attention layers); 0 for pure attention.
+    fn recurrent_state_len(&self) -> usize {
+        0
+    }
 }
 
 /// Load the architecture the checkpoint names.
@@ -58,6 +65,7 @@ pub fn load(gguf: &GgufFile) -> Result<Box<dyn Model>> {
     match arch.as_str() {
         "llama" | "qwen2" | "qwen3" | "phi3" => Ok(Box::new(llama::Llama::load(gguf, &arch)?)),
         "gemma3" => Ok(Box::new(gemma3::Gemma3::load(gguf)?)),
+        "qwen35" => Ok(Box::new(qwen35::Qwen35::load(gguf)?)),
         other => Err(Error::model(
             &gguf.path,
             format!("unknown architecture '{other}' (supported: {})", SUPPORTED.join(", ")),
@@ -65,7 +73,7 @@ pub fn load(gguf: &GgufFile) -> Result<Box<dyn Model>> {
     }
 }
 
-pub const SUPPORTED: &[&str] = &["llama", "qwen2", "qwen3", "phi3", "gemma3"];
+pub const SUPPORTED: &[&str] = &["llama", "qwen2", "qwen3", "phi3", "gemma3", "qwen35"];
 
 /// Read the common hyper-parameters `<arch>.*` from GGUF metadata.
 pub fn read_config(g: &GgufFile, arch: &str) -> Result<ModelConfig> {
@@ -107,6 +115,7 @@ pub fn read_config(g: &GgufFile, arch: &str) -> Result<ModelConfig> {
     Ok(ModelConfig {
         architecture: arch.to_string(),
         n_layer,
+        kv_layers: n_layer,
         n_embd,
         n_ff,
         n_head,

@@ -39,6 +39,28 @@ fn read_tensor<'py>(
     arrays::vec_to_numpy(py, data, rows, cols, true)
 }
 
+/// Convert a Hugging Face folder (or a GGUF file) into a GGUF file that lanner and llama.cpp load;
+/// `quantize` quantizes a folder's weight matrices on the way. Returns what was written.
+#[pyfunction]
+#[pyo3(signature = (src, dst, quantize=None))]
+fn convert(
+    py: Python<'_>,
+    src: std::path::PathBuf,
+    dst: std::path::PathBuf,
+    quantize: Option<String>,
+) -> PyResult<Bound<'_, PyDict>> {
+    let r = errors::run(py, move |interrupted| crate::convert::convert_with(&src, &dst, quantize.as_deref(), interrupted))?;
+    let d = PyDict::new(py);
+    d.set_item("path", r.path.display().to_string())?;
+    d.set_item("architecture", r.architecture)?;
+    d.set_item("tensors", r.tensors)?;
+    d.set_item("bytes", r.bytes)?;
+    d.set_item("seconds", r.seconds)?;
+    d.set_item("pre_tokenizer", r.pre_tokenizer)?;
+    d.set_item("file_type", r.file_type)?;
+    Ok(d)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<engine::PyEngine>()?;
@@ -51,6 +73,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::PyPerplexity>()?;
     m.add_function(wrap_pyfunction!(cpu_info, m)?)?;
     m.add_function(wrap_pyfunction!(read_tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(convert, m)?)?;
     m.add_function(wrap_pyfunction!(engine::render_chat_template, m)?)?;
     m.add("ModelError", py.get_type::<errors::ModelError>())?;
     m.add("TokenizerError", py.get_type::<errors::TokenizerError>())?;

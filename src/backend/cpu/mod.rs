@@ -8,7 +8,7 @@ pub mod features;
 pub mod reference;
 pub mod table;
 
-use super::{AttnSeq, AttnShape, Backend, RopeParams, RopeStyle};
+use super::{AttnSeq, AttnShape, Backend, DeltaIo, DeltaRule, RopeParams, RopeStyle};
 use crate::kv::KvPool;
 use crate::quant;
 use crate::tensor::QTensor;
@@ -255,6 +255,69 @@ impl Backend for CpuBackend {
 
     fn scale(&self, x: &mut [f32], s: f32) {
         x.iter_mut().for_each(|v| *v *= s);
+    }
+
+    fn sigmoid_mul(&self, x: &mut [f32], gate: &[f32]) {
+        for (v, &g) in x.iter_mut().zip(gate) {
+            *v /= 1.0 + (-g).exp();
+        }
+    }
+
+    fn causal_conv1d_silu(&self, x: &[f32], channels: usize, w: &[f32], state: &mut [f32], out: &mut [f32]) {
+        let k = w.len() / channels;
+        let n = x.len() / channels;
+        assert!(state.len() == (k - 1) * channels && out.len() == x.len(), "conv1d: shapes");
+        // row r of the padded input: state rows first, then x
+        let row = |r: usize| if r < k - 1 { &state[r * channels..(r + 1) * channels] } else { &x[(r - (k - 1)) * channels..(r - k + 2) * channels] };
+        for t in 0..n {
+            for c in 0..channels {
+                let mut acc = 0f32;
+                for j in 0..k {
+                    acc += w[c * k + j] * row(t + j)[c];
+                }
+                out[t * channels + c] = acc / (1.0 + (-acc).exp());
+            }
+        }
+        // keep the last k - 1 rows of (state ++ x)
+        let total = k - 1 + n;
+        let last: Vec<f32> = (total - (k - 1)..total).flat_map(|r| row(r).to_vec()).collect();
+        state.copy_from_slice(&last);
+    }
+
+    fn gated_delta_rule(&self, p: &DeltaRule, io: DeltaIo<'_>) {
+        let (nk, nv, dk, dv) = (p.nk, p.nv, p.dk, p.dv);
+        let n = io.a.len() / nv;
+        let per_k = nv / nk;
+        let state = io.state;
+        for t in 0..n {
+            for h in 0..nv {
+                let kh = h / per_k;
+                let q = &io.q[t * nk * dk + kh * dk..][..dk];
+                let k = &io.k[t * nk * dk + kh * dk..][..dk];
+                let v = &io.v[t * nv * dv + h * dv..][..dv];
+                let x = io.a[t * nv + h] + p.dt_bias[h];
+                let softplus = if x > 20.0 { x } else { x.exp().ln_1p() };
+                let decay = (-p.a_log[h].exp() * softplus).exp();
+                let beta = 1.0 / (1.0 + (-io.b[t * nv + h]).exp());
+                let s = &mut state[h * dk * dv..(h + 1) * dk * dv];
+                s.iter_mut().for_each(|e| *e *= decay);
+                let mut delta = vec![0f32; dv];
+                for (i, &ki) in k.iter().enumerate() {
+                    axpy(&mut delta, ki, &s[i * dv..(i + 1) * dv]);
+                }
+                for (d, &vj) in delta.iter_mut().zip(v) {
+                    *d = (vj - *d) * beta;
+                }
+                for (i, &ki) in k.iter().enumerate() {
+                    axpy(&mut s[i * dv..(i + 1) * dv], ki, &delta);
+                }
+                let o = &mut io.out[t * nv * dv + h * dv..][..dv];
+                o.iter_mut().for_each(|e| *e = 0.0);
+                for (i, &qi) in q.iter().enumerate() {
+                    axpy(o, qi, &s[i * dv..(i + 1) * dv]);
+                }
+            }
+        }
     }
 
     fn add(&self, x: &mut [f32], y: &[f32]) {
