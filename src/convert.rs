@@ -3,7 +3,7 @@
 //! The source is a Hugging Face folder (translated by `formats::hf`, quantized on the way when
 //! asked) or a GGUF file (re-written as it is). On the way:
 //!
-//! - `lanner.*` metadata (lanner-internal) is dropped.
+//! - `lanner.*` metadata (lanner-internal) is dropped; F16/BF16 vectors (norms, biases) become F32.
 //! - Llama folders keep Q/K rows in Hugging Face order (`lanner.rope.neox`, RoPE pairs (i, i + d/2)).
 //!   Their rows are permuted into llama.cpp's order, head by head, so that those pairs become
 //!   adjacent, (2i, 2i + 1): new row 2i + j = old row j * d/2 + i (llama.cpp's
@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::formats::gguf::{Checkpoint, GgufFile, TensorInfo, Value};
 use crate::formats::gguf_write::GgufWriter;
 use crate::formats::hf::{self, HfExtras};
-use crate::quant::GgmlType;
+use crate::quant::{self, GgmlType};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -143,23 +143,26 @@ pub fn convert_with(src: &Path, dst: &Path, quantize: Option<&str>, interrupted:
         } else {
             None
         };
-        match heads {
-            Some(heads) => {
-                let layout = RowLayout::of(t, heads, rope_dim, &ck.path)?;
-                w.add_tensor_with(t.name.clone(), &t.dims, t.ty, move || {
-                    if interrupted() {
-                        return Err(Error::Interrupted);
-                    }
-                    Ok(layout.permute(bytes))
-                })?;
+        let layout = heads.map(|h| RowLayout::of(t, h, rope_dim, &ck.path)).transpose()?;
+        // vectors (norms, biases) in F32, as llama.cpp's converter writes them: its CPU
+        // element-wise ops take no F16/BF16 operand
+        let widen = t.dims.len() == 1 && matches!(t.ty, GgmlType::F16 | GgmlType::BF16);
+        let ty = if widen { GgmlType::F32 } else { t.ty };
+        w.add_tensor_with(t.name.clone(), &t.dims, ty, move || {
+            if interrupted() {
+                return Err(Error::Interrupted);
             }
-            None => w.add_tensor_with(t.name.clone(), &t.dims, t.ty, move || {
-                if interrupted() {
-                    return Err(Error::Interrupted);
-                }
-                Ok(bytes.to_vec())
-            })?,
-        }
+            let mut out = match &layout {
+                Some(l) => l.permute(bytes),
+                None => bytes.to_vec(),
+            };
+            if widen {
+                let mut v = vec![0f32; t.dims[0] as usize];
+                quant::dequantize_row(t.ty, &out, &mut v);
+                out = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            }
+            Ok(out)
+        })?;
     }
     let mut n_tensors = ck.tensors.len();
     if llama3 && ck.tensor("rope_freqs.weight").is_none() {

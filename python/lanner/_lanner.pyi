@@ -35,6 +35,14 @@ def cpu_info() -> dict[str, Any]:
 def read_tensor(path: str | os.PathLike[str], name: str, max_rows: int | None = None) -> npt.NDArray[np.float32]:
     """Dequantize a GGUF tensor to float32 [rows, row_length] with lanner's reference code."""
 
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], quantize: str | None = None) -> dict[str, Any]:
+    """Write a Hugging Face folder (or a GGUF file) as the GGUF file `dst`, loadable by lanner and
+    llama.cpp: tokenizer.json as `tokenizer.ggml.*` (byte-level BPE), Llama Q/K rows in llama.cpp's
+    order, Llama 3.1 RoPE scaling as `rope_freqs.weight`. `quantize` ("q8_0", "q4_k", "f16", ...)
+    quantizes a folder's weight matrices. Written to a temporary name and renamed into place, so a
+    failure leaves no file. Returns {"path", "architecture", "tensors", "bytes", "seconds",
+    "pre_tokenizer", "file_type"}."""
+
 def render_chat_template(
     template: str,
     messages: Sequence[dict[str, Any]],
