@@ -230,7 +230,11 @@ fn build_spm(v: &GgufVocab, types: &[i32]) -> Result<Built, String> {
         vocab.insert(t.clone(), i as u32); // the last id of a duplicate text wins, as in llama.cpp
     }
     let merges = spm_merges(&v.tokens, v.scores.as_deref(), &vocab);
-    let unk = v.unk.map(|id| v.tokens[id as usize].clone());
+    let unk = match v.unk {
+        Some(id) if id as usize >= n => return Err(format!("unk token id {id} is outside the vocabulary of {n}")),
+        Some(id) => Some(v.tokens[id as usize].clone()),
+        None => None,
+    };
     let mut builder = BPE::builder().vocab_and_merges(vocab, merges).byte_fallback(true);
     if let Some(unk) = unk {
         builder = builder.unk_token(unk);
@@ -279,7 +283,7 @@ impl Tokenizer {
         if types.len() != n {
             return Err(format!("{} token types for {} tokens", types.len(), n));
         }
-        for (name, id) in [("bos", v.bos), ("eos", v.eos), ("unk", v.unk), ("eot", v.eot), ("eom", v.eom)] {
+        for (name, id) in [("bos", v.bos), ("eos", v.eos), ("eot", v.eot), ("eom", v.eom)] {
             if let Some(id) = id {
                 if id as usize >= n {
                     return Err(format!("{name} token id {id} is outside the vocabulary of {n}"));

@@ -1,4 +1,4 @@
-"""Independent numpy reference forward pass for GGUF `llama` and `qwen2` models.
+"""Independent numpy reference forward pass for GGUF `llama`, `qwen2` and `gemma3` models.
 
 This module shares no code with lanner's Rust implementation: it reads the GGUF file with the
 `gguf` Python package (``gguf.GGUFReader``), dequantizes every tensor with
@@ -18,7 +18,7 @@ accumulate in float64. llama.cpp's CPU backend instead quantizes activations to 
 quantized matmuls (Q8_0/Q8_1/Q8_K "vec_dot" types) and stores the KV cache in f16, so its logits
 differ from these by roughly 1e-2 relative; see ``tests/goldens/reference_check.md``.
 
-Architecture (both archs)::
+Architecture (llama and qwen2)::
 
     x = token_embd[ids]
     for each block:
@@ -44,11 +44,36 @@ RoPE style per architecture -- this is the subtle part:
   permute qwen2's q/k weights (llama.cpp maps qwen2 to ``LLAMA_ROPE_TYPE_NEOX``), so the stored
   weights are in HF order and rotate_half applies directly.
 
+Gemma 3 (``gemma3``; llama.cpp ``src/models/gemma3.cpp`` and the GEMMA3 case of its hparams
+loader)::
+
+    x = token_embd[ids] * sqrt(n_embd)
+    for layer i:  sliding = (i % 6 != 5)       # global layers: 5, 11, 17, ... ((i+1) % 6 == 0)
+        h = rmsnorm(x) * attn_norm
+        q, k, v = h @ Wq.T, h @ Wk.T, h @ Wv.T                       # no biases
+        q = rmsnorm_per_head(q) * attn_q_norm                        # over head_dim, same eps
+        k = rmsnorm_per_head(k) * attn_k_norm                        # (v is not normed)
+        q, k = rope_neox(q, base), rope_neox(k, base)                # base: 10000 if sliding else rope.freq_base
+        a = softmax(q k^T * scale + mask) v                          # scale = 1/sqrt(key_length)
+            # mask: key j visible to query i iff j <= i, and on sliding layers also i - j < sliding_window
+        x = x + rmsnorm(a @ Wo.T) * post_attention_norm
+        h = rmsnorm(x) * ffn_norm
+        x = x + rmsnorm((gelu_tanh(h @ Wgate.T) * (h @ Wup.T)) @ Wdown.T) * post_ffw_norm   # GeGLU
+    logits = (rmsnorm(x) * output_norm) @ token_embd.T               # tied
+
+All norm weights are plain multipliers: Gemma's checkpoints store ``w`` for ``(1 + w)``, and
+llama.cpp's converter already adds the 1 when it writes the GGUF. The 27B model (62 layers)
+scales by 1/sqrt(n_embd / n_head) instead, as llama.cpp does. ``<arch>.final_logit_softcapping``
+(``c * tanh(logits / c)``) is applied only when present and the model has no sliding window,
+as llama.cpp does for gemma3. The sliding window of W means a query sees itself and the W - 1
+tokens before it (llama.cpp ``is_masked_swa``: masked iff ``p_query - p_key >= W``).
+
 Metadata used: ``<arch>.embedding_length``, ``.block_count``, ``.attention.head_count``,
 ``.attention.head_count_kv`` (default = head_count), ``.attention.key_length`` (default
 n_embd / n_head), ``.attention.layer_norm_rms_epsilon``, ``.rope.freq_base`` (default 10000),
 ``.rope.dimension_count`` (default head_dim). Rope scaling (linear / YaRN) is not implemented;
-a model declaring a non-trivial ``.rope.scaling.type`` is rejected.
+a model declaring a non-trivial ``.rope.scaling.type`` is rejected. Gemma 3 also uses
+``.attention.sliding_window`` and ``.final_logit_softcapping``.
 """
 
 from __future__ import annotations
@@ -62,7 +87,11 @@ import numpy as np
 __all__ = ["ReferenceModel", "ROPE_STYLE"]
 
 # rope style used by llama.cpp for each architecture (see module docstring)
-ROPE_STYLE = {"llama": "norm", "qwen2": "neox"}
+ROPE_STYLE = {"llama": "norm", "qwen2": "neox", "gemma3": "neox"}
+# gemma3: every 6th layer attends globally; the others use the sliding window and this rope base
+# (llama.cpp: set_swa_pattern(6), rope_freq_base_train_swa = 10000)
+GEMMA3_PATTERN = 6
+GEMMA3_LOCAL_ROPE_BASE = 10000.0
 
 
 def _field(reader: gguf.GGUFReader, key: str, default: Any = None) -> Any:
@@ -83,8 +112,13 @@ def _silu(x: np.ndarray) -> np.ndarray:
     return x / (1.0 + np.exp(-x))
 
 
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh approximation (ggml_gelu; Gemma's gelu_pytorch_tanh)."""
+    return 0.5 * x * (1.0 + np.tanh(np.float32(np.sqrt(2.0 / np.pi)) * (x + np.float32(0.044715) * x * x * x)))
+
+
 class ReferenceModel:
-    """Dequantized float32 llama/qwen2 model from a GGUF file; see the module docstring."""
+    """Dequantized float32 llama/qwen2/gemma3 model from a GGUF file; see the module docstring."""
 
     def __init__(self, gguf_path: str):
         reader = gguf.GGUFReader(str(gguf_path))
@@ -115,6 +149,24 @@ class ReferenceModel:
             raise ValueError("head_count must be a multiple of head_count_kv")
         if self.n_rot % 2 or self.n_rot > self.head_dim:
             raise ValueError(f"bad rope dimension {self.n_rot} for head_dim {self.head_dim}")
+        self.gemma = arch == "gemma3"
+        # per layer: sliding window (None = full causal) and rope base
+        self.windows: list[int | None] = [None] * self.n_layer
+        self.rope_bases: list[float] = [self.rope_base] * self.n_layer
+        self.attn_scale = 1.0 / np.sqrt(self.head_dim)
+        self.softcap: float | None = None
+        if self.gemma:
+            window = int(_field(reader, f"{arch}.attention.sliding_window", 0) or 0)
+            if window > 0:
+                for i in range(self.n_layer):
+                    if i % GEMMA3_PATTERN < GEMMA3_PATTERN - 1:
+                        self.windows[i] = window
+                        self.rope_bases[i] = GEMMA3_LOCAL_ROPE_BASE
+            else:
+                cap = float(_field(reader, f"{arch}.final_logit_softcapping", 0.0) or 0.0)
+                self.softcap = cap if cap > 0 else None
+            if self.n_layer == 62:  # 27B: query_pre_attn_scalar = n_embd / n_head
+                self.attn_scale = 1.0 / np.sqrt(self.n_embd // self.n_head)
         self.bos_token_id = _field(reader, "tokenizer.ggml.bos_token_id")
         self.eos_token_id = _field(reader, "tokenizer.ggml.eos_token_id")
 
@@ -152,20 +204,26 @@ class ReferenceModel:
                         ("w_gate", "ffn_gate.weight"),
                         ("w_up", "ffn_up.weight"),
                         ("w_down", "ffn_down.weight"),
+                        ("q_norm", "attn_q_norm.weight"),
+                        ("k_norm", "attn_k_norm.weight"),
+                        ("post_attn_norm", "post_attention_norm.weight"),
+                        ("post_ffn_norm", "post_ffw_norm.weight"),
                     ]
                 }
             )
-            for k in ("attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w_gate", "w_up", "w_down"):
+            required = ["attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w_gate", "w_up", "w_down"]
+            if self.gemma:
+                required += ["q_norm", "k_norm", "post_attn_norm", "post_ffn_norm"]
+            for k in required:
                 if self.layers[-1][k] is None:
                     raise ValueError(f"missing tensor {p}{k}")
-        # rope frequencies: theta_i = base^(-2i/n_rot), i in [0, n_rot/2)
-        self.inv_freq = self.rope_base ** (-np.arange(0, self.n_rot, 2, dtype=np.float64) / self.n_rot)
-
     # ------------------------------------------------------------------ forward pass
 
-    def _rope(self, x: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    def _rope(self, x: np.ndarray, pos: np.ndarray, base: float) -> np.ndarray:
         """x: [T, H, head_dim]; rotate the first n_rot dims of every head."""
-        ang = pos[:, None].astype(np.float64) * self.inv_freq[None, :]  # [T, n_rot/2]
+        # theta_i = base^(-2i/n_rot), i in [0, n_rot/2)
+        inv_freq = base ** (-np.arange(0, self.n_rot, 2, dtype=np.float64) / self.n_rot)
+        ang = pos[:, None].astype(np.float64) * inv_freq[None, :]  # [T, n_rot/2]
         cos = np.cos(ang).astype(np.float32)[:, None, :]
         sin = np.sin(ang).astype(np.float32)[:, None, :]
         out = x.copy()
@@ -192,10 +250,14 @@ class ReferenceModel:
         hd, nh, nkv = self.head_dim, self.n_head, self.n_kv_head
         group = nh // nkv
         pos = np.arange(T)
-        mask = np.triu(np.full((T, T), -np.inf), k=1)  # [Tq, Tk], float64
-        scale = 1.0 / np.sqrt(hd)
+        causal = np.triu(np.full((T, T), -np.inf), k=1)  # [Tq, Tk], float64
+        dist = pos[:, None] - pos[None, :]  # query position - key position
+        scale = self.attn_scale
         x = self.tok_embd[ids].astype(np.float32)
-        for L in self.layers:
+        if self.gemma:
+            x = x * np.float32(np.sqrt(self.n_embd))
+        for L, window, base in zip(self.layers, self.windows, self.rope_bases):
+            mask = causal if window is None else np.where(dist >= window, -np.inf, causal)
             h = _rmsnorm(x, L["attn_norm"], self.eps)
             q = h @ L["wq"].T
             k = h @ L["wk"].T
@@ -206,8 +268,13 @@ class ReferenceModel:
                 k = k + L["bk"]
             if L["bv"] is not None:
                 v = v + L["bv"]
-            q = self._rope(q.reshape(T, nh, hd), pos)
-            k = self._rope(k.reshape(T, nkv, hd), pos)
+            q = q.reshape(T, nh, hd)
+            k = k.reshape(T, nkv, hd)
+            if self.gemma:  # QK-norm: RMSNorm over each head's vector
+                q = _rmsnorm(q, L["q_norm"], self.eps)
+                k = _rmsnorm(k, L["k_norm"], self.eps)
+            q = self._rope(q, pos, base)
+            k = self._rope(k, pos, base)
             v = v.reshape(T, nkv, hd)
             # GQA: query head j uses kv head j // group (llama.cpp / HF repeat_kv convention)
             k = np.repeat(k, group, axis=1)
@@ -217,21 +284,41 @@ class ReferenceModel:
             p = np.exp(s)
             p /= p.sum(axis=-1, keepdims=True)
             a = np.einsum("hqk,khd->qhd", p.astype(np.float32), v).reshape(T, nh * hd)
-            x = x + a @ L["wo"].T
+            a = a @ L["wo"].T
+            if self.gemma:
+                a = _rmsnorm(a, L["post_attn_norm"], self.eps)
+            x = x + a
             h = _rmsnorm(x, L["ffn_norm"], self.eps)
-            x = x + (_silu(h @ L["w_gate"].T) * (h @ L["w_up"].T)) @ L["w_down"].T
+            if self.gemma:
+                f = (_gelu_tanh(h @ L["w_gate"].T) * (h @ L["w_up"].T)) @ L["w_down"].T
+                x = x + _rmsnorm(f, L["post_ffn_norm"], self.eps)
+            else:
+                x = x + (_silu(h @ L["w_gate"].T) * (h @ L["w_up"].T)) @ L["w_down"].T
         return _rmsnorm(x, self.output_norm, self.eps)
 
-    def forward(self, ids: list[int]) -> np.ndarray:
-        """Float32 logits [len(ids), vocab] at every position (full causal attention)."""
-        return np.ascontiguousarray(self.hidden(ids) @ self.output.T, dtype=np.float32)
+    def _logits(self, h: np.ndarray) -> np.ndarray:
+        out = (h @ self.output.T).astype(np.float32)
+        if self.softcap is not None:
+            out = (np.tanh(out / np.float32(self.softcap)) * np.float32(self.softcap)).astype(np.float32)
+        return out
+
+    def forward(self, ids: list[int], last: int | None = None) -> np.ndarray:
+        """Float32 logits [len(ids), vocab] at every position (causal attention), or only at the
+        `last` positions (cheaper output projection for long prompts)."""
+        h = self.hidden(ids)
+        if last is not None:
+            h = h[len(h) - last :]
+        return np.ascontiguousarray(self._logits(h), dtype=np.float32)
 
     def last_logits(self, ids: list[int]) -> np.ndarray:
         """Float32 logits [vocab] of the last position only (cheaper output projection)."""
-        return (self.hidden(ids)[-1] @ self.output.T).astype(np.float32)
+        return self._logits(self.hidden(ids)[-1])
 
-    def greedy(self, ids: list[int], n_new: int, stop_at_eos: bool = False) -> tuple[list[int], list[float]]:
-        """Pure-argmax continuation by re-running the full forward each step.
+    def greedy(
+        self, ids: list[int], n_new: int, stop_at_eos: bool = False, stop_ids: tuple[int, ...] = ()
+    ) -> tuple[list[int], list[float]]:
+        """Pure-argmax continuation by re-running the full forward each step; stops after EOS
+        (`stop_at_eos`) or any of `stop_ids`, which are included.
 
         Returns (new_ids, margins): margins[i] = top1 - top2 logit at step i.
         """
@@ -246,7 +333,7 @@ class ReferenceModel:
             new.append(tok)
             margins.append(float(lg[a] - lg[b]))
             seq.append(tok)
-            if stop_at_eos and tok == self.eos_token_id:
+            if (stop_at_eos and tok == self.eos_token_id) or tok in stop_ids:
                 break
         return new, margins
 

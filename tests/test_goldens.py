@@ -18,7 +18,17 @@ from pathlib import Path
 import pytest
 
 GOLDENS = Path(__file__).parent / "goldens"
-MODELS = {"smollm2": "smollm2", "qwen2.5-coder-0.5b": "qwen"}
+# golden model name -> engine fixture
+MODELS = {"smollm2": "smollm2", "qwen2.5-coder-0.5b": "qwen", "gemma3-270m": "gemma3"}
+
+
+@pytest.fixture(scope="module")
+def gemma3():
+    import lanner
+
+    eng = lanner.Engine(lanner.fetch_model("gemma3-270m"), threads=2, context_length=2048)
+    yield eng
+    eng.close()
 
 
 def _load(kind, model):

@@ -9,7 +9,7 @@ One-off tooling (not run in CI); needs ``llama-cpp-python``, ``numpy`` and ``ggu
 Default mode writes ``tests/goldens/generation_<model>.json``::
 
     {"model": str, "file": str, "reference": "llama-cpp-python <ver>",
-     "n_new": 32, "eos_token_id": int,
+     "n_new": 32, "eos_token_id": int, "stop_token_ids": [int],   # stop_token_ids: gemma3 only
      "cases": [{"name", "prompt", "prompt_ids", "new_ids", "text", "stop": "eos"|"length",
                 "llama_margins",            # llama.cpp top1-top2 logit per step
                 "reference_new_ids",        # numpy (fp32) free-running greedy continuation
@@ -21,11 +21,14 @@ Default mode writes ``tests/goldens/generation_<model>.json``::
 
 Greedy decoding is a pure argmax over ``Llama.scores`` (no sampler, no repeat penalty), ties
 broken towards the lower id (numpy ``argmax``). Generation stops after ``n_new`` tokens or after
-emitting the EOS token (which is included in ``new_ids``). Prompts are tokenized by llama.cpp
-with ``add_bos=True`` (which only adds BOS when the model's ``tokenizer.ggml.add_bos_token`` says
-so -- false for both models) and ``special=True`` (chat markers are parsed as control tokens).
+emitting the EOS token, or for Gemma 3 also ``<end_of_turn>`` (``stop_token_ids``; the stop
+token is included in ``new_ids``). Prompts are tokenized by llama.cpp with ``add_bos=True``
+(which only adds BOS when the model's ``tokenizer.ggml.add_bos_token`` says so -- false for
+SmolLM2 and Qwen, true for Gemma 3) and ``special=True`` (chat markers are parsed as control
+tokens).
 
-Both modes update their own section of ``tests/goldens/reference_check.md``.
+Both modes update their own section of ``tests/goldens/reference_check.md``, replacing the table
+rows of the models they ran and keeping the others' rows.
 """
 
 from __future__ import annotations
@@ -50,10 +53,14 @@ from reference import ReferenceModel  # noqa: E402
 REPORT = HERE / "reference_check.md"
 N_NEW = 32
 # numpy greedy steps per model (the reference re-runs the whole sequence each step)
-REF_STEPS = {"smollm2": 32, "qwen2.5-coder-0.5b": 32}
+REF_STEPS = {"smollm2": 32, "qwen2.5-coder-0.5b": 32, "gemma3-270m": 32}
+# extra stop tokens (besides EOS) by model: Gemma ends a chat turn with <end_of_turn>
+STOP_TEXTS = {"gemma3-270m": ["<end_of_turn>"]}
 
 # Chat prompts are the models' own GGUF chat templates (tokenizer.chat_template) rendered with
-# jinja2 for [{"role": "user", "content": ...}] and add_generation_prompt=True.
+# jinja2 for [{"role": "user", "content": ...}] and add_generation_prompt=True. The Gemma 3 GGUF
+# carries no template: its prompt is Gemma 3's chat format without the leading <bos> (which
+# add_bos supplies).
 CHAT = {
     "smollm2": (
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
@@ -63,6 +70,7 @@ CHAT = {
         "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
         "<|im_start|>user\nWrite a Python function that reverses a string.<|im_end|>\n<|im_start|>assistant\n"
     ),
+    "gemma3-270m": "<start_of_turn>user\nWhat is the capital of France?<end_of_turn>\n<start_of_turn>model\n",
 }
 
 PARAGRAPH = (
@@ -89,6 +97,11 @@ CHECK_PROMPTS = [
     "def quicksort(arr):\n    if len(arr) <= 1:\n        return arr\n",
     "<|im_start|>user\nHello, who are you?<|im_end|>\n<|im_start|>assistant\n",
 ]
+# Longer than Gemma 3's sliding window (512): the first LONG_TOKENS tokens of PARAGRAPH repeated,
+# logits compared at the last LONG_LAST positions (which see only part of the prompt on the
+# sliding-window layers).
+LONG_TOKENS, LONG_LAST = 640, 64
+CHECK_LONG = {"gemma3-270m"}
 
 
 def model_paths(names: list[str]) -> dict[str, Path]:
@@ -100,10 +113,10 @@ def model_paths(names: list[str]) -> dict[str, Path]:
     return {n: Path(mod.fetch(n)) for n in names}
 
 
-def open_llama(path: Path, **kw):
+def open_llama(path: Path, n_ctx: int = 512, **kw):
     import llama_cpp
 
-    return llama_cpp.Llama(str(path), logits_all=True, n_ctx=512, n_threads=2, verbose=False, **kw)
+    return llama_cpp.Llama(str(path), logits_all=True, n_ctx=n_ctx, n_threads=2, verbose=False, **kw)
 
 
 def llama_version() -> str:
@@ -112,10 +125,20 @@ def llama_version() -> str:
     return f"llama-cpp-python {llama_cpp.__version__}"
 
 
-def llama_logits(llm, ids: list[int]) -> np.ndarray:
+def llama_logits(llm, ids: list[int], last: int | None = None) -> np.ndarray:
     llm.reset()
     llm.eval(ids)
-    return np.array(llm.scores[: len(ids)], dtype=np.float32)
+    first = 0 if last is None else len(ids) - last
+    return np.array(llm.scores[first : len(ids)], dtype=np.float32)
+
+
+def stop_ids(llm, name: str, eos: int) -> list[int]:
+    ids = [eos]
+    for text in STOP_TEXTS.get(name, []):
+        t = llm.tokenize(text.encode(), add_bos=False, special=True)
+        assert len(t) == 1, f"{text!r} is not one token for {name}"
+        ids.append(int(t[0]))
+    return ids
 
 
 def margin(row: np.ndarray) -> float:
@@ -132,6 +155,33 @@ def compare(a: np.ndarray, b: np.ndarray) -> dict:
         "rel": rel,
         "agree": agree,
     }
+
+
+def rows_by_model(name: str) -> dict[str, list[str]]:
+    """Table rows of the report's existing `name` block, by model (first column; a row whose first
+    column is empty belongs to the model above it)."""
+    text = REPORT.read_text() if REPORT.exists() else ""
+    m = re.search(re.escape(f"<!-- BEGIN {name} -->") + r"(.*?)" + re.escape(f"<!-- END {name} -->"), text, re.S)
+    groups: dict[str, list[str]] = {}
+    current = None
+    for line in m.group(1).splitlines() if m else []:
+        if not line.startswith("| "):
+            continue
+        first = line.split("|")[1].strip()
+        if first == "model":  # the header row
+            continue
+        current = first or current
+        if current:
+            groups.setdefault(current, []).append(line)
+    return groups
+
+
+def merged_rows(name: str, new: dict[str, list[str]]) -> list[str]:
+    """The rows of the models just run, and the other models' rows kept from the report."""
+    groups = rows_by_model(name)
+    groups.update(new)
+    order = [m for m in REF_STEPS if m in groups] + [m for m in groups if m not in REF_STEPS]
+    return [row for m in order for row in groups[m]]
 
 
 def section(name: str, body: str) -> None:
@@ -156,7 +206,8 @@ def run_check(paths: dict[str, Path]) -> None:
         "## Logits check (`python3 tests/goldens/make_generation_goldens.py --check`)",
         "",
         f"Reference: {llama_version()}, `Llama(path, logits_all=True, n_ctx=512, n_threads=2)`, "
-        "all-position logits of one `eval` of the prompt (default f16 KV cache). "
+        "all-position logits of one `eval` of the prompt (default f16 KV cache; prompt 3: n_ctx=1024, "
+        f"the last {LONG_LAST} positions). "
         "`rel` = ||ref - llama|| / ||llama|| per position; `argmax` = positions where both argmaxes agree.",
         "",
         "Rows: **ref vs llama** is the real check. **llama f16-KV vs f32-KV** compares llama.cpp with "
@@ -167,21 +218,29 @@ def run_check(paths: dict[str, Path]) -> None:
         "| model | prompt | tokens | comparison | max abs | rel mean | rel max | argmax |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    rows: dict[str, list[str]] = {}
     for name, path in paths.items():
         t0 = time.time()
         ref = ReferenceModel(str(path))
         print(f"[{name}] reference loaded in {time.time() - t0:.1f}s", flush=True)
-        llm = open_llama(path)
-        llm32 = open_llama(path, type_k=0, type_v=0)
-        for pi, prompt in enumerate(CHECK_PROMPTS):
+        long = name in CHECK_LONG
+        n_ctx = 1024 if long else 512
+        llm = open_llama(path, n_ctx)
+        llm32 = open_llama(path, n_ctx, type_k=0, type_v=0)
+        prompts = [(p, None) for p in CHECK_PROMPTS] + ([(" ".join([PARAGRAPH] * 8), LONG_LAST)] if long else [])
+        out_rows = rows[name] = []
+        for pi, (prompt, last) in enumerate(prompts):
             ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
-            b = llama_logits(llm, ids)
-            b32 = llama_logits(llm32, ids)
-            a = ref.forward(ids)
+            if last is not None:
+                ids = ids[:LONG_TOKENS]
+            b = llama_logits(llm, ids, last)
+            b32 = llama_logits(llm32, ids, last)
+            a = ref.forward(ids, last)
             style = ref.rope_style
             ref.rope_style = "neox" if style == "norm" else "norm"
-            w = ref.forward(ids)
+            w = ref.forward(ids, last)
             ref.rope_style = style
+            n = len(b)
             for label, x, y in [
                 ("ref vs llama", a, b),
                 ("ref vs llama f32-KV", a, b32),
@@ -189,30 +248,34 @@ def run_check(paths: dict[str, Path]) -> None:
                 ("wrong-rope ref vs llama", w, b),
             ]:
                 c = compare(x, y)
-                out.append(
+                out_rows.append(
                     f"| {name} | {pi} | {len(ids)} | {label} | {c['max_abs']:.3f} | {c['rel'].mean():.4f} | "
-                    f"{c['rel'].max():.4f} | {int(c['agree'].sum())}/{len(ids)} |"
+                    f"{c['rel'].max():.4f} | {int(c['agree'].sum())}/{n} |"
                 )
-                print(out[-1], flush=True)
+                print(out_rows[-1], flush=True)
             c = compare(a, b)
-            out.append(
+            out_rows.append(
                 f"|  |  |  | per-position rel (ref vs llama) | {' '.join(f'{r:.3f}' for r in c['rel'])} |  |  | "
                 "disagree at "
                 + (", ".join(
-                    f"pos {i} (ref margin {margin(a[i]):.3f}, llama margin {margin(b[i]):.3f})"
+                    f"pos {i + len(ids) - n} (ref margin {margin(a[i]):.3f}, llama margin {margin(b[i]):.3f})"
                     for i in np.nonzero(~c["agree"])[0]
                 ) or "none")
                 + " |"
             )
         del ref, llm, llm32
+    out += merged_rows("check", rows)
     out += ["", "Prompts:", ""] + [f"{i}. `{json.dumps(p)}`" for i, p in enumerate(CHECK_PROMPTS)]
+    out.append(f"{len(CHECK_PROMPTS)}. ({', '.join(sorted(CHECK_LONG))} only) the generation cases' `paragraph` "
+               f"prompt repeated 8 times, its first {LONG_TOKENS} tokens; the per-position row lists the "
+               f"last {LONG_LAST} positions")
     section("check", "\n".join(out))
 
 
 # ---------------------------------------------------------------------------- goldens
 
 
-def llama_greedy(llm, ids: list[int], n_new: int, eos: int) -> tuple[list[int], list[float], str]:
+def llama_greedy(llm, ids: list[int], n_new: int, stops: list[int]) -> tuple[list[int], list[float], str]:
     llm.reset()
     llm.eval(ids)
     new: list[int] = []
@@ -223,7 +286,7 @@ def llama_greedy(llm, ids: list[int], n_new: int, eos: int) -> tuple[list[int], 
         tok = int(np.argmax(row))
         new.append(tok)
         margins.append(margin(row))
-        if tok == eos:
+        if tok in stops:
             stop = "eos"
             break
         llm.eval([tok])
@@ -236,7 +299,7 @@ def run_goldens(paths: dict[str, Path]) -> None:
         "## Greedy generation (`python3 tests/goldens/make_generation_goldens.py`)",
         "",
         f"llama.cpp ({ver}, f16 KV cache, 8-bit activations) vs the fp32 numpy reference, pure argmax, "
-        f"up to {N_NEW} new tokens (numpy: {REF_STEPS} steps, stop at EOS). `agree` = number of leading "
+        f"up to {N_NEW} new tokens (numpy: {REF_STEPS} steps, stop at EOS; Gemma 3 also at <end_of_turn>). `agree` = number of leading "
         "new tokens identical; `diverge@` = first differing step; margins are top1-top2 logit gaps at "
         "that step (numpy on its own path / llama.cpp on its path). `forced` = numpy argmax on llama.cpp's "
         "path (prompt + llama tokens) equals llama.cpp's token, over all llama steps; `min forced margin` "
@@ -248,6 +311,7 @@ def run_goldens(paths: dict[str, Path]) -> None:
         "| model | case | prompt toks | llama new | numpy steps | agree | diverge@ | numpy margin@ | llama margin@ | forced | min forced margin (step) | llama f32-KV agree | min numpy margin (step) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    model_rows: dict[str, list[str]] = {}
     for name, path in paths.items():
         t0 = time.time()
         ref = ReferenceModel(str(path))
@@ -255,15 +319,17 @@ def run_goldens(paths: dict[str, Path]) -> None:
         llm = open_llama(path)
         llm32 = open_llama(path, type_k=0, type_v=0)
         eos = int(ref.eos_token_id)
+        stops = stop_ids(llm, name, eos)
         cases = []
+        out_rows = model_rows[name] = []
         for cname, prompt in cases_for(name):
             ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
-            new, lmargins, stop = llama_greedy(llm, ids, N_NEW, eos)
+            new, lmargins, stop = llama_greedy(llm, ids, N_NEW, stops)
             text = llm.detokenize(new).decode("utf-8", errors="replace")
-            new32, _, _ = llama_greedy(llm32, ids, N_NEW, eos)
+            new32, _, _ = llama_greedy(llm32, ids, N_NEW, stops)
             agree32 = next((i for i, (x, y) in enumerate(zip(new, new32)) if x != y), min(len(new), len(new32)))
             t0 = time.time()
-            ref_new, ref_margins = ref.greedy(ids, REF_STEPS[name], stop_at_eos=True)
+            ref_new, ref_margins = ref.greedy(ids, REF_STEPS[name], stop_at_eos=True, stop_ids=tuple(stops))
             t_ref = time.time() - t0
             # numpy along llama.cpp's path: one forward over prompt + new tokens
             forced = ref.forward(ids + new[:-1])[len(ids) - 1 :] if new else np.zeros((0, ref.vocab_size))
@@ -292,7 +358,7 @@ def run_goldens(paths: dict[str, Path]) -> None:
                 }
             )
             mi = int(np.argmin(forced_margins)) if forced_margins else -1
-            rows.append(
+            out_rows.append(
                 f"| {name} | {cname} | {len(ids)} | {len(new)} ({stop}) | {len(ref_new)} | {agree} | "
                 f"{'-' if div is None else div} | "
                 f"{'-' if div is None or div >= len(ref_margins) else f'{ref_margins[div]:.4f}'} | "
@@ -301,7 +367,7 @@ def run_goldens(paths: dict[str, Path]) -> None:
                 f"{forced_margins[mi]:.4f} ({mi}) | {agree32} | "
                 f"{min(ref_margins):.4f} ({int(np.argmin(ref_margins))}) |"
             )
-            print(rows[-1], f"[numpy {t_ref:.1f}s]", flush=True)
+            print(out_rows[-1], f"[numpy {t_ref:.1f}s]", flush=True)
             print("   llama:", json.dumps(text), flush=True)
             print("   numpy:", json.dumps(cases[-1]["reference_text"]), flush=True)
         doc = {
@@ -310,11 +376,12 @@ def run_goldens(paths: dict[str, Path]) -> None:
             "reference": ver,
             "n_new": N_NEW,
             "eos_token_id": eos,
+            **({"stop_token_ids": stops} if name in STOP_TEXTS else {}),
             "cases": cases,
         }
         (HERE / f"generation_{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
         del ref, llm, llm32
-    section("generation", "\n".join(rows))
+    section("generation", "\n".join(rows + merged_rows("generation", model_rows)))
 
 
 def main() -> None:

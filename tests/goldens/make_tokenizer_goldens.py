@@ -2,8 +2,9 @@
 
     pip install llama-cpp-python gguf && python tests/goldens/make_tokenizer_goldens.py
 
-Writes tests/goldens/tokenizer_<model>.json: ids for a varied set of strings, tokenized as
-llama.cpp does with special tokens parsed (`special=True`), with and without BOS.
+Writes tests/goldens/tokenizer_<model>.json (all models, or those named as arguments): ids for a
+varied set of strings, tokenized as llama.cpp does with special tokens parsed (`special=True`),
+with and without BOS.
 Run once, outside CI; the JSON files are committed.
 """
 
@@ -68,16 +69,36 @@ TEXTS = [
     "Special chars: © ® ™ € £ ¥ § ¶ • … — –",
 ]
 
-MODELS = ["smollm2", "qwen2.5-coder-0.5b"]
+# Per-model extras: the model's own chat markers and user-defined tokens (Gemma's runs of spaces,
+# newlines and tabs, HTML tags), which the shared texts above do not reach.
+EXTRA_TEXTS = {
+    "gemma3-270m": [
+        "<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n",
+        "<bos><start_of_turn>user\nhi<end_of_turn>",
+        "text <end_of_turn> more<eos>",
+        "<table><tr><td>1</td></tr></table> <h1>Title</h1> <b>bold</b> <code>x</code>",
+        "a  b   c    d\t\te\n\n\nf",
+        " " * 40 + "x" + "\n" * 35,
+        "<0x41> literal byte token text",
+        "<unused0><unk><mask>[multimodal]",
+        "\u200b zero width, \u00a0 nbsp, \ufeff bom",
+        "ﬁ ligature, Ω ohm, ½ half, ｆｕｌｌｗｉｄｔｈ",
+        "  leading two spaces",
+        "\nleading newline",
+    ],
+}
+
+MODELS = ["smollm2", "qwen2.5-coder-0.5b", "gemma3-270m"]
 
 
 def main() -> None:
     out_dir = Path(__file__).parent
-    for name in MODELS:
+    names = sys.argv[1:] or MODELS  # e.g. `make_tokenizer_goldens.py gemma3-270m`
+    for name in names:
         path = fetch(name)
         llm = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
         cases = []
-        for text in TEXTS:
+        for text in TEXTS + EXTRA_TEXTS.get(name, []):
             for add_special in (False, True):
                 ids = llm.tokenize(text.encode("utf-8"), add_bos=add_special, special=True)
                 cases.append({"text": text, "add_special": add_special, "ids": list(ids)})
