@@ -52,6 +52,10 @@ pub struct Engine {
     /// The model's own Jinja chat template (GGUF `tokenizer.chat_template`, or a Hugging Face
     /// folder's tokenizer_config.json), if it has one.
     pub chat_template: Option<String>,
+    /// Sampling defaults the model ships (generation_config.json; GGUF `general.sampling.*`):
+    /// (name as in `generate`, value). The Python `generate`/`chat`/`stream` use them for
+    /// arguments the caller leaves out.
+    pub generation_defaults: Vec<(String, f64)>,
     pub context_length: usize,
     pub load_seconds: f64,
     /// Of which quantizing weights at load (Hugging Face folders with `quantize`).
@@ -62,9 +66,25 @@ impl Engine {
     pub fn load(path: &Path, opts: &EngineOptions) -> Result<Engine> {
         let t0 = Instant::now();
         let quantize = opts.quantize.as_deref().map(hf::parse_quant_type).transpose()?;
+        let mut generation_defaults = Vec::new();
         let (gguf, tokenizer, quantize_seconds) = if path.is_dir() {
             let (ck, extras) = hf::open(path, quantize)?;
             let tok = hf_tokenizer(&ck, &extras)?;
+            if let Some(gc) = &extras.generation_config {
+                let num = |k: &str| gc.get(k).and_then(|v| v.as_f64());
+                if gc.get("do_sample").and_then(|v| v.as_bool()) == Some(false) {
+                    generation_defaults.push(("temperature".to_string(), 0.0));
+                } else {
+                    for (k, name) in [("temperature", "temperature"), ("top_k", "top_k"), ("top_p", "top_p"), ("min_p", "min_p")] {
+                        if let Some(v) = num(k) {
+                            generation_defaults.push((name.to_string(), v));
+                        }
+                    }
+                }
+                if let Some(v) = num("repetition_penalty") {
+                    generation_defaults.push(("repetition_penalty".to_string(), v));
+                }
+            }
             (ck, tok, extras.quantize_seconds)
         } else {
             if quantize.is_some() {
@@ -72,6 +92,11 @@ impl Engine {
             }
             let g = GgufFile::open(path)?;
             let tok = load_tokenizer(&g, path)?;
+            for (k, name) in [("temp", "temperature"), ("top_k", "top_k"), ("top_p", "top_p"), ("min_p", "min_p")] {
+                if let Some(v) = g.get_f64(&format!("general.sampling.{k}"))? {
+                    generation_defaults.push((name.to_string(), v));
+                }
+            }
             (g, tok, 0.0)
         };
         let model = models::load(&gguf)?;
@@ -119,6 +144,7 @@ impl Engine {
         let chat_template = gguf.get_str("tokenizer.chat_template")?.map(str::to_string);
         Ok(Engine {
             chat_template,
+            generation_defaults,
             path: path.to_path_buf(),
             gguf,
             model,

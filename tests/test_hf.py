@@ -203,3 +203,18 @@ def test_hybrid_recurrent_state_through_every_session_operation(tmp_path):
     s.feed(g0["ids"])
     out = [c.token for c in s.generate(max_tokens=len(g["greedy_ids"]), temperature=0, ignore_eos=True) if c.token is not None]
     assert out == g["greedy_ids"]
+
+
+def test_generation_config_gives_sampling_defaults(smollm2_path):
+    eng = lanner.Engine(str(HF / "llama"))
+    d = eng.generation_defaults
+    assert d == {"temperature": pytest.approx(0.7), "top_k": 20, "top_p": pytest.approx(0.9)}
+    prompt = "Hello"
+    implicit = eng.generate(prompt, max_tokens=12, seed=3, ignore_eos=True)
+    explicit = eng.generate(prompt, max_tokens=12, seed=3, ignore_eos=True, temperature=0.7, top_k=20, top_p=0.9)
+    assert implicit == explicit
+    # the caller's arguments win
+    assert eng.generate(prompt, max_tokens=12, temperature=0, ignore_eos=True) == \
+        eng.generate(prompt, max_tokens=12, temperature=0, top_k=1, ignore_eos=True)
+    # a GGUF without general.sampling.* has none
+    assert lanner.Engine(str(smollm2_path)).generation_defaults == {}

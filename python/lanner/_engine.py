@@ -66,7 +66,9 @@ class Engine(_lanner.Engine):
         Sampling arguments are those of `Session.generate` plus `logprobs` (default True),
         `top_logprobs` and `prompt_logprobs`; each may be one value for all or a list with one value per prompt.
         `logits_processors`: callables `fn(token_ids, logits)` that change the float32 logits row
-        in place (or return a new one) before each token is sampled."""
+        in place (or return a new one) before each token is sampled. Arguments left out take
+        the model's `generation_defaults` (its generation_config.json) where it has them."""
+        sampling = {**self.generation_defaults, **sampling}
         if _is_single(prompts) and logits_processors is None and not {"logprobs", "top_logprobs", "prompt_logprobs"} & set(sampling):
             return self._generate_one(prompts, add_special=add_special, **sampling)
         if _is_single(prompts):
@@ -107,6 +109,7 @@ class Engine(_lanner.Engine):
         **sampling: Any,
     ) -> Iterator[tuple[int, _lanner.Chunk]]:
         """Like `generate` for a list of prompts, but yields `(index, Chunk)` as tokens come."""
+        sampling = {**self.generation_defaults, **sampling}
         run = self._start(prompts, max_batch_size, add_special, sampling)
         procs = list(logits_processors) if logits_processors else None
 

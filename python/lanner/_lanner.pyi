@@ -150,6 +150,10 @@ class Engine:
     def token_bytes(self, id: int) -> bytes: ...
     def session(self) -> Session: ...
     @property
+    def generation_defaults(self) -> dict[str, float | int]:
+        """Sampling defaults the model ships (generation_config.json, GGUF `general.sampling.*`)."""
+        ...
+    @property
     def chat_template(self) -> str | None:
         """The model's own Jinja chat template (None if it has none)."""
     @overload

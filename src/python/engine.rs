@@ -252,6 +252,21 @@ impl PyEngine {
         Ok(d)
     }
 
+    /// Sampling defaults the model ships (generation_config.json, GGUF `general.sampling.*`),
+    /// which `generate`, `chat` and `stream` use for the arguments the caller leaves out.
+    #[getter]
+    fn generation_defaults<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in &self.get()?.generation_defaults {
+            if k == "top_k" {
+                d.set_item(k, *v as i64)?;
+            } else {
+                d.set_item(k, v)?;
+            }
+        }
+        Ok(d)
+    }
+
     /// The model's own Jinja chat template (None if the model file has none).
     #[getter]
     fn chat_template(&self) -> PyResult<Option<String>> {
