@@ -12,6 +12,7 @@ fn main() {
     // The .S files use ELF directives (System V ABI); other targets use the Rust references.
     let dir = match (arch.as_str(), os.as_str()) {
         ("x86_64", "linux") => "asm/x86_64",
+        ("aarch64", "linux") => "asm/aarch64", // AAPCS64; checked under qemu by tests/aarch64/run.sh
         _ => return,
     };
     let mut files: Vec<_> = std::fs::read_dir(Path::new(dir))

@@ -49,6 +49,8 @@ impl Kernels {
         };
         #[cfg(all(lanner_asm, target_arch = "x86_64"))]
         x86::fill(&mut k, tier);
+        #[cfg(all(lanner_asm, target_arch = "aarch64"))]
+        arm::fill(&mut k, tier);
         k
     }
 }
@@ -175,6 +177,70 @@ mod x86 {
         k.gemm_f32_4x4 = gemm_f32_4x4_avx512;
         k.gemm_k_multiple = 16;
         k.gemm_name = "gemm_f32_4x4_avx512";
+    }
+}
+
+/// AArch64 (NEON, NEON + dotprod) kernels from `asm/aarch64/`. No aarch64 Rust toolchain runs in
+/// CI, so these kernels are also checked under qemu by a C harness (`tests/aarch64/run.sh`).
+#[cfg(all(lanner_asm, target_arch = "aarch64"))]
+mod arm {
+    use super::{Kernels, Tier};
+
+    use super::type_index;
+    use crate::quant::GgmlType;
+
+    extern "C" {
+        fn lanner_dot_f32_neon(a: *const f32, b: *const f32, n: usize) -> f32;
+        fn lanner_dot_q8_0_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_dot_q4_0_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_dot_q4_1_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_gemm_f32_4x4_neon(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
+    }
+
+    fn gemm_f32_4x4_neon(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
+        assert!(k % 4 == 0 && k <= ldw && k <= ldx && 4 <= ldc, "gemm 4x4: bad shape");
+        assert!(w.len() >= 3 * ldw + k && x.len() >= 3 * ldx + k && c.len() >= 3 * ldc + 4, "gemm 4x4: short buffers");
+        // SAFETY: bounds checked above; NEON is part of every tier this entry is filled at.
+        unsafe { lanner_gemm_f32_4x4_neon(w.as_ptr(), ldw, x.as_ptr(), ldx, k, c.as_mut_ptr(), ldc) }
+    }
+
+    /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
+    macro_rules! row_kernel {
+        ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
+            fn $name(w: &[u8], x: &[f32]) -> f32 {
+                let nb = x.len() / $elems;
+                assert!(x.len() % $elems == 0 && w.len() == nb * $bytes, "row kernel: length mismatch");
+                // SAFETY: tier checked when the table was filled; exactly nb blocks are read.
+                unsafe { $asm(w.as_ptr(), x.as_ptr(), nb) }
+            }
+        };
+    }
+    row_kernel!(dot_q8_0_f32_neon, lanner_dot_q8_0_f32_neon, 32, 34);
+    row_kernel!(dot_q4_0_f32_neon, lanner_dot_q4_0_f32_neon, 32, 18);
+    row_kernel!(dot_q4_1_f32_neon, lanner_dot_q4_1_f32_neon, 32, 20);
+
+    fn dot_f32_neon(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        // SAFETY: the table only holds this entry at the NEON tiers; the kernel reads exactly n
+        // floats from each pointer.
+        unsafe { lanner_dot_f32_neon(a.as_ptr(), b.as_ptr(), n) }
+    }
+
+    pub fn fill(k: &mut Kernels, tier: Tier) {
+        if tier < Tier::Neon {
+            return;
+        }
+        k.dot_f32 = dot_f32_neon;
+        k.dot_f32_name = "dot_f32_neon";
+        k.dot_row_f32[type_index(GgmlType::Q8_0)] = Some((dot_q8_0_f32_neon, "dot_q8_0_f32_neon"));
+        k.dot_row_f32[type_index(GgmlType::Q4_0)] = Some((dot_q4_0_f32_neon, "dot_q4_0_f32_neon"));
+        k.dot_row_f32[type_index(GgmlType::Q4_1)] = Some((dot_q4_1_f32_neon, "dot_q4_1_f32_neon"));
+        k.gemm_f32_4x4 = gemm_f32_4x4_neon;
+        k.gemm_k_multiple = 4;
+        k.gemm_name = "gemm_f32_4x4_neon";
+        // Tier::NeonDotprod: the table has no entry with int8 activations yet, so the f32 kernels
+        // above serve it too; lanner_dot_q8_0_q8_0_dotprod (asm/aarch64/dot_q8_dotprod.S) waits
+        // for one.
     }
 }
 

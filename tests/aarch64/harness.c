@@ -1,0 +1,480 @@
+// checkasm-style harness for the AArch64 kernels in asm/aarch64/, run under qemu-aarch64 by
+// tests/aarch64/run.sh (no Rust standard library for aarch64 is available to CI, so the checks
+// that src/backend/cpu/table.rs runs natively are ported here, in C).
+//
+// The scalar references below are ports of the Rust specification, operation for operation (the
+// file must be compiled with -ffp-contract=off, as Rust never fuses a * b + c):
+//   ref_dot_f32           crate::backend::cpu::reference::dot_f32
+//   ref_gemm_f32_4x4      crate::backend::cpu::reference::gemm_f32_4x4
+//   ref_dot_q_f32         crate::quant::dot_f32 with the Q8_0 / Q4_0 / Q4_1 block decoders of
+//                         src/quant/legacy.rs
+//   ref_dot_q8_0_q8_0     sum over blocks of (d_w * d_a) * sum(qw * qa)   (ggml's vec_dot_q8_0_q8_0)
+//
+// What is checked, for every kernel the CPU can run (dotprod kernels only when the kernel's HWCAP
+// bit is set, as lanner's run-time dispatch does):
+//   - seeded random inputs (xorshift64, the seed printed on failure; CHECKASM_SEED or --seed
+//     replays), odd lengths and block counts;
+//   - unaligned pointers (floats 4 bytes past a 16-byte boundary, blocks 1 byte), and inputs that
+//     end exactly at a PROT_NONE page: a kernel that reads one byte too far faults, and the fault
+//     handler names the case;
+//   - inputs unchanged after the call; GEMM output surrounded by guard values (every float of C
+//     outside the 4 x 4 tile, one before it, and a PROT_NONE page right after the tile);
+//   - random inputs: |got - want| <= depth * FLT_EPSILON * sum|terms|, where depth bounds the
+//     additions any one term goes through in the reference plus the kernel (rounding error
+//     analysis); "exact" inputs (small integers, power-of-two scales) whose every partial sum is
+//     representable: got == want, whatever the summation order, so a dropped or doubled lane
+//     shows even where the tolerance would hide it;
+//   - callee-saved registers (x19-x28, x29, d8-d15) and sp survive each call (checked_call.S),
+//     with every caller-saved SIMD register holding garbage at entry.
+// Exit status 0 when everything passed, 1 on any failure, 2 on a fault.
+
+#define _GNU_SOURCE
+#include <float.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1UL << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+
+// ---- the kernels (asm/aarch64/*.S) ----
+float lanner_dot_f32_neon(const float *a, const float *b, size_t n);
+void lanner_gemm_f32_4x4_neon(const float *w, size_t ldw, const float *x, size_t ldx, size_t k, float *c, size_t ldc);
+float lanner_dot_q8_0_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
+float lanner_dot_q4_0_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
+float lanner_dot_q4_1_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
+float lanner_dot_q8_0_q8_0_dotprod(const uint8_t *w, const uint8_t *a, size_t nblocks);
+
+// ---- the callee-saved register check (checked_call.S) ----
+uint64_t lanner_canary[18];   // loaded into x19-x28, d8-d15 before the call
+uint64_t lanner_after[21];    // x19-x28, d8-d15 after it; sp before, sp after, x29 after
+float lanner_checked_call_f(const void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3, uintptr_t a4,
+                            uintptr_t a5, uintptr_t a6);
+void lanner_checked_call_v(const void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3, uintptr_t a4,
+                           uintptr_t a5, uintptr_t a6);
+
+// ---- bookkeeping ----
+static unsigned long long g_seed;
+static int g_failures;
+static char g_ctx[256];       // the case being run, for failure and fault messages
+
+static void fail(const char *fmt, ...) {
+    g_failures++;
+    if (g_failures > 30) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "FAIL %s: ", g_ctx);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (seed %llu; replay with CHECKASM_SEED=%llu)\n", g_seed, g_seed);
+    va_end(ap);
+}
+
+static void on_fault(int sig) {
+    char msg[512];
+    int len = snprintf(msg, sizeof msg, "FAULT (signal %d) in %s: read or write out of bounds? (seed %llu)\n", sig,
+                       g_ctx, g_seed);
+    if (len > 0) (void)!write(2, msg, (size_t)len);
+    _exit(2);
+}
+
+// xorshift64, as src/backend/cpu/table.rs's checkasm tests
+typedef struct { uint64_t s; } Rng;
+static uint64_t rng_next(Rng *r) {
+    r->s ^= r->s << 13;
+    r->s ^= r->s >> 7;
+    r->s ^= r->s << 17;
+    return r->s;
+}
+static float rng_f32(Rng *r) { return (float)(rng_next(r) >> 40) / (float)(1u << 23) - 1.0f; }   // [-1, 1)
+static int rng_int(Rng *r, int lo, int hi) { return lo + (int)(rng_next(r) % (uint64_t)(hi - lo + 1)); }
+
+static Rng g_rng, g_canary_rng;
+
+// ---- f16 (the hardware conversion: IEEE round-to-nearest-even, as the `half` crate) ----
+static float f16_at(const uint8_t *p) {
+    __fp16 h;
+    memcpy(&h, p, 2);
+    return (float)h;
+}
+static void put_f16(uint8_t *p, float v) {
+    __fp16 h = (__fp16)v;
+    memcpy(p, &h, 2);
+}
+
+// ---- guarded buffers: PROT_NONE pages on both sides ----
+typedef struct { uint8_t *map; size_t len; } Guarded;
+static size_t g_page;
+#define END_AT_GUARD (-1)   // placement: the buffer ends exactly where the protected page begins
+
+// `bytes` usable bytes; placement END_AT_GUARD, or the start's offset from a 16-byte boundary.
+static void *galloc(Guarded *g, size_t bytes, int place) {
+    size_t slack = place == END_AT_GUARD ? 0 : (size_t)(-(long long)(bytes + (size_t)place)) & 15;
+    size_t pages = (bytes + slack + g_page - 1) / g_page + 2;
+    g->len = pages * g_page;
+    g->map = mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (g->map == MAP_FAILED) { perror("mmap"); exit(1); }
+    if (mprotect(g->map, g_page, PROT_NONE) || mprotect(g->map + g->len - g_page, g_page, PROT_NONE)) {
+        perror("mprotect");
+        exit(1);
+    }
+    return g->map + g->len - g_page - slack - bytes;
+}
+static void gfree(Guarded *g) { munmap(g->map, g->len); }
+
+// ---- calling through the register check ----
+#define U(p) ((uintptr_t)(p))
+static void load_canaries(void) {
+    for (int i = 0; i < 18; i++) lanner_canary[i] = rng_next(&g_canary_rng);
+}
+static void check_regs(void) {
+    for (int i = 0; i < 10; i++)
+        if (lanner_after[i] != lanner_canary[i]) fail("callee-saved x%d clobbered", 19 + i);
+    for (int i = 0; i < 8; i++)
+        if (lanner_after[10 + i] != lanner_canary[10 + i]) fail("callee-saved d%d clobbered", 8 + i);
+    if (lanner_after[18] != lanner_after[19]) fail("sp changed across the call");
+    if (lanner_after[20] != lanner_after[18]) fail("x29 clobbered");
+}
+static float call_f(const void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2) {
+    load_canaries();
+    float r = lanner_checked_call_f(fn, a0, a1, a2, 0, 0, 0, 0);
+    check_regs();
+    return r;
+}
+
+// ---- scalar references (ports of the Rust specification) ----
+static float ref_dot_f32(const float *a, const float *b, size_t n) {
+    float acc[8] = {0};
+    size_t m = n / 8 * 8;
+    for (size_t i = 0; i < m; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    float s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (size_t i = m; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void ref_gemm_f32_4x4(const float *w, size_t ldw, const float *x, size_t ldx, size_t k, float *c, size_t ldc) {
+    for (size_t t = 0; t < 4; t++)
+        for (size_t r = 0; r < 4; r++) c[t * ldc + r] = ref_dot_f32(w + r * ldw, x + t * ldx, k);
+}
+
+enum QType { Q8_0, Q4_0, Q4_1 };
+static const size_t QBYTES[] = {34, 18, 20};
+
+// One block to 32 floats (src/quant/legacy.rs: q8_0_to_f32, q4_0_to_f32, q4_1_to_f32).
+static void ref_block_to_f32(enum QType t, const uint8_t *b, float *y) {
+    float d = f16_at(b);
+    switch (t) {
+    case Q8_0:
+        for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+        break;
+    case Q4_0:
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)((b[2 + j] & 0x0F) - 8) * d;
+            y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+        }
+        break;
+    case Q4_1: {
+        float m = f16_at(b + 2);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)(b[4 + j] & 0x0F) * d + m;
+            y[j + 16] = (float)(b[4 + j] >> 4) * d + m;
+        }
+        break;
+    }
+    }
+}
+
+// crate::quant::dot_f32: dequantize block by block, multiply-accumulate in f32 per block, sum the
+// blocks in f32. Also returns the magnitude sum over j of (|q_j d| + |m|) |x_j| (the terms the
+// kernels add, before any cancellation between q d and m).
+static float ref_dot_q_f32(enum QType t, const uint8_t *w, const float *x, size_t nb, float *mag) {
+    float sum = 0, buf[32];
+    *mag = 0;
+    for (size_t i = 0; i < nb; i++) {
+        const uint8_t *b = w + i * QBYTES[t];
+        ref_block_to_f32(t, b, buf);
+        float s = 0;
+        for (int j = 0; j < 32; j++) s += buf[j] * x[i * 32 + j];
+        sum += s;
+        float d = fabsf(f16_at(b)), m = t == Q4_1 ? fabsf(f16_at(b + 2)) : 0;
+        for (int j = 0; j < 32; j++) {
+            int q = t == Q8_0 ? (int8_t)b[2 + j]
+                  : t == Q4_0 ? ((j < 16 ? b[2 + j] & 15 : b[2 + j - 16] >> 4) - 8)
+                              : (j < 16 ? b[4 + j] & 15 : b[4 + j - 16] >> 4);
+            *mag += ((float)abs(q) * d + m) * fabsf(x[i * 32 + j]);
+        }
+    }
+    return sum;
+}
+
+static float ref_dot_q8_0_q8_0(const uint8_t *w, const uint8_t *a, size_t nb, float *mag) {
+    float sum = 0;
+    *mag = 0;
+    for (size_t i = 0; i < nb; i++) {
+        const uint8_t *bw = w + i * 34, *ba = a + i * 34;
+        int32_t isum = 0, iabs = 0;
+        for (int j = 0; j < 32; j++) {
+            int p = (int8_t)bw[2 + j] * (int8_t)ba[2 + j];
+            isum += p;
+            iabs += abs(p);
+        }
+        float dd = f16_at(bw) * f16_at(ba);
+        sum += dd * (float)isum;
+        *mag += fabsf(dd) * (float)iabs;
+    }
+    return sum;
+}
+
+// ---- input generators ----
+// A random f16 scale: mostly [-1, 1) times 2^-(0..11), sometimes 0 or an f16 subnormal.
+static float rand_scale(Rng *r) {
+    int kind = rng_int(r, 0, 15);
+    if (kind == 0) return 0.0f;
+    if (kind == 1) return rng_f32(r) * 3e-5f;   // below f16's smallest normal (6.1e-5)
+    return rng_f32(r) * ldexpf(1.0f, -rng_int(r, 0, 11));
+}
+// A power-of-two scale of either sign, 2^lo .. 2^hi: every product with a small integer is exact.
+static float exact_scale(Rng *r, int lo, int hi) {
+    return (rng_int(r, 0, 1) ? -1.0f : 1.0f) * ldexpf(1.0f, rng_int(r, lo, hi));
+}
+
+// ---- the tests ----
+static int g_cases;
+
+static int close_enough(float got, float want, float tol, int exact) {
+    if (exact) return got == want;
+    return fabsf(got - want) <= tol;   // false for NaN
+}
+
+static void test_dot_f32(void) {
+    static const size_t lens[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 19, 31, 32, 33, 63, 64, 65, 127, 129, 576,
+                                  1023, 1025, 4864};
+    static const int places[] = {END_AT_GUARD, 0, 4};
+    int before = g_cases;
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+        for (int pi = 0; pi < 3; pi++)
+            for (int exact = 0; exact < 2; exact++) {
+                size_t n = lens[li];
+                snprintf(g_ctx, sizeof g_ctx, "dot_f32_neon n=%zu place=%d exact=%d", n, places[pi], exact);
+                Guarded ga, gb;
+                float *a = galloc(&ga, n * 4, places[pi]), *b = galloc(&gb, n * 4, places[pi]);
+                float sa = ldexpf(1.0f, rng_int(&g_rng, -20, 20)), sb = ldexpf(1.0f, rng_int(&g_rng, -20, 20));
+                for (size_t i = 0; i < n; i++) {
+                    a[i] = exact ? (float)rng_int(&g_rng, -16, 16) : rng_f32(&g_rng) * sa;
+                    b[i] = exact ? (float)rng_int(&g_rng, -16, 16) : rng_f32(&g_rng) * sb;
+                }
+                float *ca = malloc(n * 4 + 4), *cb = malloc(n * 4 + 4);
+                memcpy(ca, a, n * 4);
+                memcpy(cb, b, n * 4);
+                float want = ref_dot_f32(a, b, n), mag = 0;
+                for (size_t i = 0; i < n; i++) mag += fabsf(a[i] * b[i]);
+                float got = call_f((const void *)lanner_dot_f32_neon, U(a), U(b), n);
+                float tol = exact ? 0.0f : (float)(n / 4 + 32) * FLT_EPSILON * mag;
+                if (!close_enough(got, want, tol, exact))
+                    fail("%.9g vs reference %.9g (|diff| %.3g, tolerance %.3g)", got, want, fabsf(got - want), tol);
+                if (memcmp(a, ca, n * 4) || memcmp(b, cb, n * 4)) fail("an input changed");
+                free(ca);
+                free(cb);
+                gfree(&ga);
+                gfree(&gb);
+                g_cases++;
+            }
+    printf("ok   dot_f32_neon              %4d cases\n", g_cases - before);
+}
+
+static void test_gemm_f32_4x4(void) {
+    static const size_t ks[] = {0, 4, 8, 12, 16, 20, 28, 32, 36, 48, 100, 576, 896, 4864};
+    static const size_t pads[][3] = {{0, 0, 0}, {3, 5, 7}, {16, 1, 2}};
+    static const int places[] = {END_AT_GUARD, 4};
+    const uint32_t guard = 0x7fc0dead;   // a NaN nobody computes
+    int before = g_cases;
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+        for (int pd = 0; pd < 3; pd++)
+            for (int pi = 0; pi < 2; pi++)
+                for (int exact = 0; exact < 2; exact++) {
+                    size_t k = ks[ki], ldw = k + pads[pd][0], ldx = k + pads[pd][1], ldc = 4 + pads[pd][2];
+                    snprintf(g_ctx, sizeof g_ctx, "gemm_f32_4x4_neon k=%zu ldw=%zu ldx=%zu ldc=%zu place=%d exact=%d",
+                             k, ldw, ldx, ldc, places[pi], exact);
+                    size_t nw = 3 * ldw + k, nx = 3 * ldx + k, nc = 1 + 3 * ldc + 4;   // c: 1 guard float first
+                    Guarded gw, gx, gc;
+                    float *w = galloc(&gw, nw * 4, places[pi]), *x = galloc(&gx, nx * 4, places[pi]);
+                    float *cbuf = galloc(&gc, nc * 4, places[pi]), *c = cbuf + 1;
+                    for (size_t i = 0; i < nw; i++) w[i] = exact ? (float)rng_int(&g_rng, -16, 16) : rng_f32(&g_rng);
+                    for (size_t i = 0; i < nx; i++) x[i] = exact ? (float)rng_int(&g_rng, -16, 16) : rng_f32(&g_rng);
+                    for (size_t i = 0; i < nc; i++) memcpy(&cbuf[i], &guard, 4);
+                    float *want = malloc(nc * 4), *cw = malloc(nw * 4 + 4), *cx = malloc(nx * 4 + 4);
+                    memcpy(want, cbuf, nc * 4);
+                    memcpy(cw, w, nw * 4);
+                    memcpy(cx, x, nx * 4);
+                    ref_gemm_f32_4x4(w, ldw, x, ldx, k, want + 1, ldc);
+                    load_canaries();
+                    lanner_checked_call_v((const void *)lanner_gemm_f32_4x4_neon, U(w), ldw, U(x), ldx, k, U(c), ldc);
+                    check_regs();
+                    for (size_t i = 0; i < nc; i++) {
+                        long idx = (long)i - 1;
+                        int written = idx >= 0 && (size_t)idx % ldc < 4 && (size_t)idx / ldc < 4;
+                        if (!written) {
+                            if (memcmp(&cbuf[i], &guard, 4)) fail("wrote outside its tile at c[%ld]", idx);
+                            continue;
+                        }
+                        size_t t = (size_t)idx / ldc, r = (size_t)idx % ldc;
+                        float mag = 0;
+                        for (size_t j = 0; j < k; j++) mag += fabsf(w[r * ldw + j] * x[t * ldx + j]);
+                        float tol = exact ? 0.0f : (float)(k / 4 + 32) * FLT_EPSILON * mag;
+                        if (!close_enough(cbuf[i], want[i], tol, exact))
+                            fail("c[t=%zu][r=%zu] = %.9g vs reference %.9g (tolerance %.3g)", t, r, cbuf[i], want[i], tol);
+                    }
+                    if (memcmp(w, cw, nw * 4) || memcmp(x, cx, nx * 4)) fail("an input changed");
+                    free(want);
+                    free(cw);
+                    free(cx);
+                    gfree(&gw);
+                    gfree(&gx);
+                    gfree(&gc);
+                    g_cases++;
+                }
+    printf("ok   gemm_f32_4x4_neon         %4d cases\n", g_cases - before);
+}
+
+static const size_t NBLOCKS[] = {0, 1, 2, 3, 4, 7, 18, 48, 129};
+
+// Random blocks: every byte pattern of the quants, scales from rand_scale (or, exact, powers of 2).
+static void fill_blocks(enum QType t, uint8_t *w, size_t nb, int exact) {
+    for (size_t i = 0; i < nb; i++) {
+        uint8_t *b = w + i * QBYTES[t];
+        for (size_t j = 0; j < QBYTES[t]; j++) b[j] = (uint8_t)rng_next(&g_rng);
+        put_f16(b, exact ? exact_scale(&g_rng, -2, 1) : rand_scale(&g_rng));
+        if (t == Q4_1) put_f16(b + 2, exact ? exact_scale(&g_rng, -2, 1) : rand_scale(&g_rng));
+    }
+}
+
+static void test_dot_q_f32(const char *name, const void *fn, enum QType t) {
+    static const int places[] = {END_AT_GUARD, 0, 1};
+    int before = g_cases;
+    for (size_t bi = 0; bi < sizeof NBLOCKS / sizeof *NBLOCKS; bi++)
+        for (int pi = 0; pi < 3; pi++)
+            for (int exact = 0; exact < 2; exact++) {
+                size_t nb = NBLOCKS[bi], n = nb * 32, wb = nb * QBYTES[t];
+                // weights 1 byte past a 16-byte boundary, activations 4 bytes past one (place 1)
+                int pw = places[pi], px = places[pi] == 1 ? 4 : places[pi];
+                snprintf(g_ctx, sizeof g_ctx, "%s nblocks=%zu place=%d exact=%d", name, nb, pw, exact);
+                Guarded gw, gx;
+                uint8_t *w = galloc(&gw, wb, pw);
+                float *x = galloc(&gx, n * 4, px);
+                fill_blocks(t, w, nb, exact);
+                for (size_t i = 0; i < n; i++) x[i] = exact ? (float)rng_int(&g_rng, -3, 3) : rng_f32(&g_rng);
+                uint8_t *cw = malloc(wb + 1);
+                float *cx = malloc(n * 4 + 4);
+                memcpy(cw, w, wb);
+                memcpy(cx, x, n * 4);
+                float mag, want = ref_dot_q_f32(t, w, x, nb, &mag);
+                float got = call_f(fn, U(w), U(x), nb);
+                float tol = exact ? 0.0f : (float)(2 * nb + 64) * FLT_EPSILON * mag;
+                if (!close_enough(got, want, tol, exact))
+                    fail("%.9g vs reference %.9g (|diff| %.3g, tolerance %.3g)", got, want, fabsf(got - want), tol);
+                if (memcmp(w, cw, wb) || memcmp(x, cx, n * 4)) fail("an input changed");
+                free(cw);
+                free(cx);
+                gfree(&gw);
+                gfree(&gx);
+                g_cases++;
+            }
+    printf("ok   %-25s %4d cases\n", name, g_cases - before);
+}
+
+static void test_dot_q8_0_q8_0_dotprod(void) {
+    static const int places[] = {END_AT_GUARD, 0, 1};
+    int before = g_cases;
+    for (size_t bi = 0; bi < sizeof NBLOCKS / sizeof *NBLOCKS; bi++)
+        for (int pi = 0; pi < 3; pi++)
+            for (int exact = 0; exact < 2; exact++) {
+                size_t nb = NBLOCKS[bi], bytes = nb * 34;
+                snprintf(g_ctx, sizeof g_ctx, "dot_q8_0_q8_0_dotprod nblocks=%zu place=%d exact=%d", nb, places[pi],
+                         exact);
+                Guarded gw, ga;
+                uint8_t *w = galloc(&gw, bytes, places[pi]), *a = galloc(&ga, bytes, places[pi]);
+                fill_blocks(Q8_0, w, nb, 0);
+                fill_blocks(Q8_0, a, nb, 0);
+                if (exact)   // quants in -15..15 and scales +-1/2, +-1: every partial sum exact
+                    for (size_t i = 0; i < nb; i++)
+                        for (uint8_t *p = w; p; p = p == w ? a : NULL) {
+                            uint8_t *b = p + i * 34;
+                            put_f16(b, exact_scale(&g_rng, -1, 0));
+                            for (int j = 0; j < 32; j++) b[2 + j] = (uint8_t)(int8_t)rng_int(&g_rng, -15, 15);
+                        }
+                uint8_t *cw = malloc(bytes + 1), *ca = malloc(bytes + 1);
+                memcpy(cw, w, bytes);
+                memcpy(ca, a, bytes);
+                float mag, want = ref_dot_q8_0_q8_0(w, a, nb, &mag);
+                float got = call_f((const void *)lanner_dot_q8_0_q8_0_dotprod, U(w), U(a), nb);
+                float tol = exact ? 0.0f : (float)(2 * nb + 16) * FLT_EPSILON * mag;
+                if (!close_enough(got, want, tol, exact))
+                    fail("%.9g vs reference %.9g (|diff| %.3g, tolerance %.3g)", got, want, fabsf(got - want), tol);
+                if (memcmp(w, cw, bytes) || memcmp(a, ca, bytes)) fail("an input changed");
+                free(cw);
+                free(ca);
+                gfree(&gw);
+                gfree(&ga);
+                g_cases++;
+            }
+    printf("ok   dot_q8_0_q8_0_dotprod     %4d cases\n", g_cases - before);
+}
+
+static void usage(const char *argv0) {
+    fprintf(stderr, "usage: %s [--seed N] [--expect-dotprod yes|no]\n", argv0);
+    exit(1);
+}
+
+int main(int argc, char **argv) {
+    const char *expect_dotprod = NULL, *env = getenv("CHECKASM_SEED");
+    g_seed = env ? strtoull(env, NULL, 0) : 0xA64C0DEull;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_seed = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--expect-dotprod") && i + 1 < argc) expect_dotprod = argv[++i];
+        else usage(argv[0]);
+    }
+    g_page = (size_t)sysconf(_SC_PAGESIZE);
+    g_rng.s = g_seed | 1;
+    g_canary_rng.s = (g_seed * 0x9E3779B97F4A7C15ull) | 1;
+    signal(SIGSEGV, on_fault);
+    signal(SIGBUS, on_fault);
+    signal(SIGILL, on_fault);
+
+    unsigned long hwcap = getauxval(AT_HWCAP);
+    int neon = (hwcap & HWCAP_ASIMD) != 0, dotprod = (hwcap & HWCAP_ASIMDDP) != 0;
+    printf("checkasm aarch64: seed %llu; HWCAP: asimd=%d asimddp=%d\n", g_seed, neon, dotprod);
+    if (expect_dotprod && strcmp(expect_dotprod, dotprod ? "yes" : "no")) {
+        snprintf(g_ctx, sizeof g_ctx, "cpu model");
+        fail("expected asimddp=%s from this CPU model, HWCAP says %s", expect_dotprod, dotprod ? "yes" : "no");
+    }
+    if (!neon) {
+        snprintf(g_ctx, sizeof g_ctx, "cpu model");
+        fail("no Advanced SIMD (HWCAP_ASIMD): nothing to test");
+    } else {
+        test_dot_f32();
+        test_gemm_f32_4x4();
+        test_dot_q_f32("dot_q8_0_f32_neon", (const void *)lanner_dot_q8_0_f32_neon, Q8_0);
+        test_dot_q_f32("dot_q4_0_f32_neon", (const void *)lanner_dot_q4_0_f32_neon, Q4_0);
+        test_dot_q_f32("dot_q4_1_f32_neon", (const void *)lanner_dot_q4_1_f32_neon, Q4_1);
+    }
+    if (dotprod) test_dot_q8_0_q8_0_dotprod();
+    else printf("skip dot_q8_0_q8_0_dotprod     (CPU lacks ASIMDDP, as lanner's dispatch would skip it)\n");
+
+    if (g_failures) {
+        printf("checkasm aarch64: %d FAILURES in %d cases (seed %llu)\n", g_failures, g_cases, g_seed);
+        return 1;
+    }
+    printf("checkasm aarch64: all %d cases passed\n", g_cases);
+    return 0;
+}
