@@ -68,6 +68,11 @@ const KNOWN_SPLITS: &[(&str, &str)] = &[
         r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         "qwen2",
     ),
+    // Qwen3.5: letters with their combining marks (\p{M})
+    (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        "qwen35",
+    ),
 ];
 
 /// Convert `src` (a Hugging Face folder or a GGUF file) into the GGUF file `dst`; `quantize`
@@ -144,9 +149,10 @@ pub fn convert_with(src: &Path, dst: &Path, quantize: Option<&str>, interrupted:
             None
         };
         let layout = heads.map(|h| RowLayout::of(t, h, rope_dim, &ck.path)).transpose()?;
-        // vectors (norms, biases) in F32, as llama.cpp's converter writes them: its CPU
-        // element-wise ops take no F16/BF16 operand
-        let widen = t.dims.len() == 1 && matches!(t.ty, GgmlType::F16 | GgmlType::BF16);
+        // vectors (norms, biases) and convolution kernels (Qwen3.5's ssm_conv1d) in F32, as
+        // llama.cpp's converter writes them: its CPU element-wise ops and convolution take no
+        // F16/BF16 operand
+        let widen = (t.dims.len() == 1 || t.name.ends_with(".ssm_conv1d.weight")) && matches!(t.ty, GgmlType::F16 | GgmlType::BF16);
         let ty = if widen { GgmlType::F32 } else { t.ty };
         w.add_tensor_with(t.name.clone(), &t.dims, ty, move || {
             if interrupted() {
@@ -157,7 +163,7 @@ pub fn convert_with(src: &Path, dst: &Path, quantize: Option<&str>, interrupted:
                 None => bytes.to_vec(),
             };
             if widen {
-                let mut v = vec![0f32; t.dims[0] as usize];
+                let mut v = vec![0f32; t.n_elements() as usize];
                 quant::dequantize_row(t.ty, &out, &mut v);
                 out = v.iter().flat_map(|x| x.to_le_bytes()).collect();
             }
@@ -483,6 +489,7 @@ mod tests {
         };
         assert_eq!(pre_tokenizer_name(&split(KNOWN_SPLITS[1].0)), Some("llama-bpe"));
         assert_eq!(pre_tokenizer_name(&split(KNOWN_SPLITS[3].0)), Some("qwen2"));
+        assert_eq!(pre_tokenizer_name(&split(KNOWN_SPLITS[5].0)), Some("qwen35"));
         assert_eq!(pre_tokenizer_name(&split(r"\w+")), None);
         let smollm = j(r#"{"type":"Sequence","pretokenizers":[{"type":"Digits","individual_digits":true},
                          {"type":"ByteLevel","add_prefix_space":false,"use_regex":true}]}"#);

@@ -4,8 +4,10 @@
 //! - `config.json` gives the architecture and hyper-parameters (a multimodal wrapper's
 //!   `text_config` is used with its `model.language_model.*` weights).
 //! - `model.safetensors`, or the shards `model.safetensors.index.json` names: F32, F16 and BF16
-//!   tensors stay in the file maps and are used in place. A few small tensors are rewritten at
-//!   load (Gemma's `(1 + w)` norms become plain multipliers, as llama.cpp's converter does).
+//!   tensors stay in the file maps and are used in place. A few tensors are rewritten at load as
+//!   llama.cpp's converter rewrites them (Gemma's and Qwen3.5's `(1 + w)` norms become plain
+//!   multipliers; Qwen3.5's linear-attention tensors: [`Qwen35Heads`]), so that a folder and
+//!   llama.cpp's GGUF file of it load through the same code.
 //! - `quantize` converts every weight matrix with lanner's own quantizers, in parallel.
 //! - Llama-style Q/K rows are kept in Hugging Face order (`lanner.rope.neox`); `convert` permutes
 //!   them into llama.cpp's order when it writes a GGUF file.
@@ -127,6 +129,7 @@ pub fn open(dir: &Path, quantize: Option<GgmlType>) -> Result<(Checkpoint, HfExt
         return Err(Error::model(&d, "has no model.safetensors (nor model.safetensors.index.json with shards)"));
     };
     let gemma_norms = arch == "gemma3" || arch == "qwen35";
+    let qwen35 = if arch == "qwen35" { Some(Qwen35Heads::of(&c)?) } else { None };
     let mut blobs: Vec<Blob> = Vec::new();
     let mut tensors: Vec<TensorInfo> = Vec::new();
     for f in &files {
@@ -145,6 +148,12 @@ pub fn open(dir: &Path, quantize: Option<GgmlType>) -> Result<(Checkpoint, HfExt
             if name.ends_with("ssm_conv1d.weight") {
                 // [channels, 1, kernel] -> dims [kernel, channels]
                 dims.retain(|&x| x != 1);
+            }
+            if let Some((bytes, ty)) = qwen35.as_ref().and_then(|q| q.rewrite(&name, ty, st.bytes(t), &dims)) {
+                let nbytes = bytes.len() as u64;
+                blobs.push(Blob::owned(bytes));
+                tensors.push(TensorInfo { name, dims, ty, offset: 0, nbytes, blob: blobs.len() - 1 });
+                continue;
             }
             if gemma_norms && (name.ends_with("norm.weight")) && !name.ends_with("ssm_norm.weight") {
                 // (1 + w) folded into a plain multiplier
@@ -226,7 +235,10 @@ fn hyper_parameters(c: &Config, model_type: &str, m: &mut Meta) -> Result<()> {
     let scaling = c.get("rope_scaling").cloned().filter(|v| v.is_object()).unwrap_or(global.clone());
     let theta = c.f64("rope_theta")?.or(global.get("rope_theta").and_then(Json::as_f64)).unwrap_or(10000.0);
     m.f32("rope.freq_base", theta);
-    let partial = c.f64("partial_rotary_factor")?.or(global.get("partial_rotary_factor").and_then(Json::as_f64)).unwrap_or(1.0);
+    // Qwen3.5 rotates a quarter of each head unless told otherwise (transformers' default)
+    let partial_default = if m.arch == "qwen35" { 0.25 } else { 1.0 };
+    let partial =
+        c.f64("partial_rotary_factor")?.or(global.get("partial_rotary_factor").and_then(Json::as_f64)).unwrap_or(partial_default);
     let rope_dim = ((head_dim as f64 * partial) as usize) & !1;
     m.u32("rope.dimension_count", rope_dim);
     let kind = scaling.get("rope_type").or(scaling.get("type")).and_then(Json::as_str).unwrap_or("default");
@@ -317,19 +329,32 @@ fn hyper_parameters(c: &Config, model_type: &str, m: &mut Meta) -> Result<()> {
         }
     }
     if m.arch == "qwen35" {
+        // llama.cpp's keys: which layers are recurrent (linear attention), key heads as
+        // `group_count`, value heads as `time_step_rank`, the key head size as `state_size`, all
+        // value heads together as `inner_size`; M-RoPE sections (text positions use them all alike).
         let n_layer = c.req("num_hidden_layers")?;
-        let types = c
-            .get("layer_types")
-            .and_then(Json::as_array)
-            .filter(|t| t.len() == n_layer)
-            .ok_or_else(|| Error::model(c.dir, format!("config.json: 'layer_types' must list {n_layer} layers")))?;
-        let linear: Vec<Value> = types.iter().map(|t| Value::Bool(t.as_str() == Some("linear_attention"))).collect();
-        m.set("ssm.linear_layers", Value::Array(linear));
+        let interval = c.usize("full_attention_interval")?.unwrap_or(4).max(1);
+        let linear: Vec<Value> = match c.get("layer_types").and_then(Json::as_array) {
+            Some(types) if types.len() == n_layer => {
+                types.iter().map(|t| Value::Bool(t.as_str() == Some("linear_attention"))).collect()
+            }
+            Some(_) => return Err(Error::model(c.dir, format!("config.json: 'layer_types' must list {n_layer} layers"))),
+            None => (0..n_layer).map(|i| Value::Bool((i + 1) % interval != 0)).collect(),
+        };
+        m.set("attention.recurrent_layers", Value::Array(linear));
+        m.u32("full_attention_interval", interval);
+        let h = Qwen35Heads::of(c)?;
         m.u32("ssm.conv_kernel", c.req("linear_conv_kernel_dim")?);
-        m.u32("ssm.group_count", c.req("linear_num_key_heads")?);
-        m.u32("ssm.time_step_rank", c.req("linear_num_value_heads")?);
-        m.u32("ssm.state_size", c.req("linear_key_head_dim")?);
-        m.u32("ssm.value_head_dim", c.req("linear_value_head_dim")?);
+        m.u32("ssm.state_size", h.dk);
+        m.u32("ssm.group_count", h.nk);
+        m.u32("ssm.time_step_rank", h.nv);
+        m.u32("ssm.inner_size", h.nv * h.dv);
+        let mut sections: Vec<i32> = match global.get("mrope_section").or(scaling.get("mrope_section")).and_then(Json::as_array) {
+            Some(v) => v.iter().map(|x| x.as_i64().unwrap_or(0) as i32).collect(),
+            None => vec![11, 11, 10],
+        };
+        sections.resize(4, 0);
+        m.set("rope.dimension_sections", Value::Array(sections.into_iter().map(Value::I32).collect()));
     }
     Ok(())
 }
@@ -351,7 +376,7 @@ fn gguf_name(hf: &str, prefix: &str, arch: &str) -> Option<String> {
     let gemma = arch == "gemma3";
     let g = match name {
         "input_layernorm.weight" => "attn_norm.weight",
-        "post_attention_layernorm.weight" if gemma => "post_attention_norm.weight",
+        "post_attention_layernorm.weight" if gemma || arch == "qwen35" => "post_attention_norm.weight",
         "post_attention_layernorm.weight" => "ffn_norm.weight",
         "pre_feedforward_layernorm.weight" => "ffn_norm.weight",
         "post_feedforward_layernorm.weight" => "post_ffw_norm.weight",
@@ -369,19 +394,115 @@ fn gguf_name(hf: &str, prefix: &str, arch: &str) -> Option<String> {
         "mlp.up_proj.weight" => "ffn_up.weight",
         "mlp.gate_up_proj.weight" => "ffn_up.weight",
         "mlp.down_proj.weight" => "ffn_down.weight",
-        // Qwen3.5 gated delta-net layers
+        // Qwen3.5 gated delta-net layers, named as llama.cpp's converter names them
         "linear_attn.in_proj_qkv.weight" => "attn_qkv.weight",
         "linear_attn.in_proj_z.weight" => "attn_gate.weight",
         "linear_attn.in_proj_b.weight" => "ssm_beta.weight",
         "linear_attn.in_proj_a.weight" => "ssm_alpha.weight",
         "linear_attn.conv1d.weight" => "ssm_conv1d.weight",
-        "linear_attn.A_log" => "ssm_a_log",
+        "linear_attn.A_log" => "ssm_a", // stored as -exp(A_log) (Qwen35Heads::rewrite)
         "linear_attn.dt_bias" => "ssm_dt.bias",
         "linear_attn.norm.weight" => "ssm_norm.weight",
         "linear_attn.out_proj.weight" => "ssm_out.weight",
         _ => return None,
     };
     Some(format!("blk.{i}.{g}"))
+}
+
+/// Qwen3.5's linear-attention heads, for the tensors that llama.cpp's converter rewrites
+/// (`Qwen3_5TextModel` in its `conversion/qwen.py`), so that a folder loads as llama.cpp's files do:
+///
+/// - `ssm_a` holds `-exp(A_log)`; `ssm_conv1d.weight` is F32 (llama.cpp's convolution takes no
+///   other type);
+/// - with more value heads than key heads, value heads move from Hugging Face's grouped order
+///   (the `nv / nk` value heads of key head 0, then those of key head 1, ...) to llama.cpp's tiled
+///   order (value head h reads key head h % nk): new head h is old head
+///   `(h % nk) * (nv / nk) + h / nk`, in the V rows of `attn_qkv` and the conv channels, the rows
+///   of `attn_gate`, `ssm_alpha`, `ssm_beta`, the entries of `ssm_a`, `ssm_dt.bias`, and the
+///   columns of `ssm_out`. Those tensors are then copied out of the file map.
+struct Qwen35Heads {
+    nk: usize,
+    nv: usize,
+    dk: usize,
+    dv: usize,
+}
+
+impl Qwen35Heads {
+    fn of(c: &Config) -> Result<Qwen35Heads> {
+        let h = Qwen35Heads {
+            nk: c.req("linear_num_key_heads")?,
+            nv: c.req("linear_num_value_heads")?,
+            dk: c.req("linear_key_head_dim")?,
+            dv: c.req("linear_value_head_dim")?,
+        };
+        if h.nv % h.nk != 0 {
+            return Err(Error::model(c.dir, format!("config.json: {} value heads are not a multiple of {} key heads", h.nv, h.nk)));
+        }
+        Ok(h)
+    }
+
+    /// For each entry of the tiled layout (`lead` entries kept in place, then `nv` heads of `hd`
+    /// entries), the entry of the grouped layout it comes from.
+    fn tiled_from_grouped(&self, lead: usize, hd: usize) -> Vec<usize> {
+        let per_k = self.nv / self.nk;
+        let head = |h: usize| (h % self.nk) * per_k + h / self.nk;
+        (0..lead).chain((0..self.nv * hd).map(|i| lead + head(i / hd) * hd + i % hd)).collect()
+    }
+
+    /// The new bytes and type of tensor `name` (type `ty`, GGUF dims `dims`), or None to use it
+    /// as it is stored. Shapes that do not fit are left alone for the model's checks to report.
+    fn rewrite(&self, name: &str, ty: GgmlType, bytes: &[u8], dims: &[u64]) -> Option<(Vec<u8>, GgmlType)> {
+        let kind = name.split_once('.').and_then(|(_, rest)| rest.split_once('.')).map(|(_, k)| k)?;
+        let (cols, rows) = match *dims {
+            [n] => (1, n as usize),
+            [c, r] => (c as usize, r as usize),
+            _ => return None,
+        };
+        let qk = 2 * self.nk * self.dk;
+        let (lead, hd, by_columns) = match kind {
+            "ssm_a" | "ssm_dt.bias" | "ssm_alpha.weight" | "ssm_beta.weight" => (0, 1, false),
+            "attn_qkv.weight" | "ssm_conv1d.weight" => (qk, self.dv, false),
+            "attn_gate.weight" => (0, self.dv, false),
+            "ssm_out.weight" => (0, self.dv, true),
+            _ => return None,
+        };
+        let order = self.tiled_from_grouped(lead, hd);
+        if order.len() != if by_columns { cols } else { rows } {
+            return None;
+        }
+        let moves = self.nk != self.nv;
+        let row_bytes = ty.row_bytes(cols)?;
+        if bytes.len() != row_bytes * rows {
+            return None;
+        }
+        match kind {
+            "ssm_a" | "ssm_dt.bias" | "ssm_conv1d.weight" => {
+                let mut v = vec![0f32; rows * cols];
+                quant::dequantize_row(ty, bytes, &mut v);
+                let mut out = Vec::with_capacity(v.len() * 4);
+                for &r in &order {
+                    for &x in &v[r * cols..(r + 1) * cols] {
+                        let x = if kind == "ssm_a" { -x.exp() } else { x };
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
+                }
+                Some((out, GgmlType::F32))
+            }
+            _ if !moves => None,
+            _ if by_columns => {
+                // F32/F16/BF16 rows: whole values move
+                let size = row_bytes / cols;
+                let mut out = Vec::with_capacity(bytes.len());
+                for row in bytes.chunks_exact(row_bytes) {
+                    for &c in &order {
+                        out.extend_from_slice(&row[c * size..(c + 1) * size]);
+                    }
+                }
+                Some((out, ty))
+            }
+            _ => Some((order.iter().flat_map(|&r| &bytes[r * row_bytes..(r + 1) * row_bytes]).copied().collect(), ty)),
+        }
+    }
 }
 
 /// The type a k-quant falls back to for rows that are not whole 256-value blocks (llama.cpp's
@@ -484,4 +605,29 @@ pub fn parse_quant_type(name: &str) -> Result<GgmlType> {
                 .collect();
             Error::arg(format!("quantize: unknown or unsupported type '{name}' (supported: {})", ok.join(", ")))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qwen35_value_heads_tiled_as_llama_cpp() {
+        // 2 key heads, 4 value heads: grouped [k0v0 k0v1 k1v0 k1v1] -> tiled [k0v0 k1v0 k0v1 k1v1]
+        let h = Qwen35Heads { nk: 2, nv: 4, dk: 1, dv: 2 };
+        assert_eq!(h.tiled_from_grouped(0, 1), vec![0, 2, 1, 3]);
+        // lead entries (q and k) stay; heads of 2 entries move whole
+        assert_eq!(h.tiled_from_grouped(3, 2), vec![0, 1, 2, 3, 4, 7, 8, 5, 6, 9, 10]);
+        // ssm_a = -exp(A_log) in F32, reordered; the columns of ssm_out move, rows stay
+        let a: Vec<u8> = [0f32, 1.0, 2.0, 3.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let (out, ty) = h.rewrite("blk.0.ssm_a", GgmlType::F32, &a, &[4]).unwrap();
+        let out: Vec<f32> = out.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        assert_eq!((ty, out), (GgmlType::F32, vec![-1.0, -(2f32.exp()), -(1f32.exp()), -(3f32.exp())]));
+        // one row of 8 F16 values (4 heads of 2): values [0 1 | 4 5 | 2 3 | 6 7]
+        let w: Vec<u8> = (0u8..16).collect();
+        let (out, _) = h.rewrite("blk.0.ssm_out.weight", GgmlType::F16, &w, &[8, 1]).unwrap();
+        assert_eq!(out, [&w[0..4], &w[8..12], &w[4..8], &w[12..16]].concat());
+        assert!(h.rewrite("blk.0.attn_norm.weight", GgmlType::F32, &a, &[4]).is_none());
+        assert!(h.rewrite("blk.0.attn_gate.weight", GgmlType::F32, &a, &[1, 3]).is_none(), "shape that does not fit");
+    }
 }

@@ -18,6 +18,22 @@
 //! ```
 //! Only the attention layers have K/V in the cache; the recurrent state lives in each sequence's
 //! [`crate::kv::RecurrentState`] and is written only when the whole forward pass succeeds.
+//!
+//! Weights and metadata as llama.cpp's `convert_hf_to_gguf.py` writes them (architecture
+//! `qwen35`), which is also what `formats::hf` makes of a Hugging Face folder:
+//!
+//! - `qwen35.attention.recurrent_layers` marks the linear layers (else every
+//!   `full_attention_interval`-th layer is attention); `ssm.group_count` key heads,
+//!   `ssm.time_step_rank` value heads, `ssm.state_size` the key head size, `ssm.inner_size` all
+//!   value heads together; `nextn_predict_layers` trailing multi-token-prediction blocks are not
+//!   run.
+//! - `ssm_a` holds `-exp(A_log)`; `(1 + w)` norm weights are stored as `1 + w` (`ssm_norm`, a
+//!   plain multiplier, as is); the post-attention norm is `post_attention_norm`.
+//! - Value heads are in tiled order: value head h reads key head `h % nk` (Hugging Face groups
+//!   them: `h / (nv / nk)`).
+//! - `attn_q` rows are per head `[query | gate]`; RoPE is NeoX-style over `rope.dimension_count`
+//!   (llama.cpp's interleaved M-RoPE, which is the same for text, where all sections share one
+//!   position).
 
 use super::{check_hidden, read_config, with_rollback, BatchPlan, Model, ModelConfig, Weights};
 use crate::backend::{AttnShape, Backend, DeltaIo, DeltaRule, RopeParams, RopeStyle};
@@ -88,20 +104,40 @@ impl Qwen35 {
         let arch = "qwen35";
         let mut cfg = read_config(g, arch)?;
         let w = Weights { g };
+        let key = |k: &str| format!("{arch}.{k}");
         let req = |k: &str| -> Result<usize> {
-            g.get_u64(&format!("{arch}.ssm.{k}"))?
+            g.get_u64(&key(k))?
                 .filter(|&v| v > 0)
                 .map(|v| v as usize)
-                .ok_or_else(|| Error::model(&g.path, format!("metadata has no positive '{arch}.ssm.{k}'")))
+                .ok_or_else(|| Error::model(&g.path, format!("metadata has no positive '{}'", key(k))))
         };
-        let (conv_k, nk, nv, dk, dv) =
-            (req("conv_kernel")?, req("group_count")?, req("time_step_rank")?, req("state_size")?, req("value_head_dim")?);
-        if nv % nk != 0 {
-            return Err(Error::model(&g.path, format!("{nv} value heads are not a multiple of {nk} key heads")));
+        let (conv_k, nk, nv, dk, inner) =
+            (req("ssm.conv_kernel")?, req("ssm.group_count")?, req("ssm.time_step_rank")?, req("ssm.state_size")?, req("ssm.inner_size")?);
+        if nv % nk != 0 || inner % nv != 0 {
+            return Err(Error::model(
+                &g.path,
+                format!("{nv} value heads must be a multiple of {nk} key heads and divide ssm.inner_size {inner}"),
+            ));
         }
-        let linear: Vec<bool> = match g.get(&format!("{arch}.ssm.linear_layers")) {
-            Some(Value::Array(v)) if v.len() == cfg.n_layer => v.iter().map(|b| b.as_bool().unwrap_or(false)).collect(),
-            _ => return Err(Error::model(&g.path, format!("metadata needs '{arch}.ssm.linear_layers' ({} bools)", cfg.n_layer))),
+        let dv = inner / nv;
+        // multi-token-prediction blocks follow the model's own (llama.cpp runs them only to draft)
+        let all_layers = cfg.n_layer;
+        let nextn = g.get_u64(&key("nextn_predict_layers"))?.unwrap_or(0) as usize;
+        if nextn >= all_layers {
+            return Err(Error::model(&g.path, format!("{nextn} prediction layers leave none of {all_layers} blocks")));
+        }
+        cfg.n_layer = all_layers - nextn;
+        let linear: Vec<bool> = match g.get(&key("attention.recurrent_layers")) {
+            Some(Value::Array(v)) if v.len() == all_layers || v.len() == cfg.n_layer => {
+                v.iter().take(cfg.n_layer).map(|b| b.as_bool().unwrap_or(false)).collect()
+            }
+            Some(_) => {
+                return Err(Error::model(&g.path, format!("'{}' must hold {all_layers} bools", key("attention.recurrent_layers"))))
+            }
+            None => {
+                let every = g.get_u64(&key("full_attention_interval"))?.unwrap_or(4).max(1) as usize;
+                (0..cfg.n_layer).map(|i| (i + 1) % every != 0).collect()
+            }
         };
         let (d, hd, ff) = (cfg.n_embd, cfg.head_dim, cfg.n_ff);
         let (q_dim, kv_dim) = (cfg.n_head * hd, cfg.kv_dim());
@@ -121,7 +157,7 @@ impl Qwen35 {
                     w_a: w.matrix(&n("ssm_alpha.weight"), nv, d)?,
                     w_b: w.matrix(&n("ssm_beta.weight"), nv, d)?,
                     conv: w.matrix(&n("ssm_conv1d.weight"), conv_dim, conv_k)?.to_f32_vec(),
-                    a_log: w.vector(&n("ssm_a_log"), nv)?,
+                    a_log: a_log(&w, &n("ssm_a"), nv)?,
                     dt_bias: w.vector(&n("ssm_dt.bias"), nv)?,
                     norm: w.vector(&n("ssm_norm.weight"), dv)?,
                     w_out: w.matrix(&n("ssm_out.weight"), d, nv * dv)?,
@@ -143,7 +179,7 @@ impl Qwen35 {
             blocks.push(Block {
                 attn_norm: w.vector(&n("attn_norm.weight"), d)?,
                 mixer,
-                ffn_norm: w.vector(&n("ffn_norm.weight"), d)?,
+                ffn_norm: w.vector(&n("post_attention_norm.weight"), d)?,
                 w_gate: w.matrix(&n("ffn_gate.weight"), ff, d)?,
                 w_up: w.matrix(&n("ffn_up.weight"), ff, d)?,
                 w_down: w.matrix(&n("ffn_down.weight"), d, ff)?,
@@ -155,6 +191,15 @@ impl Qwen35 {
         let rope = RopeParams::new(RopeStyle::Neox, cfg.rope_dim, cfg.rope_base, &cfg.rope_scaling, None);
         Ok(Qwen35 { cfg, rope, nk, nv, dk, dv, conv_k, state_len, embd, output, blocks, out_norm })
     }
+}
+
+/// The backend's rule takes A_log; the file holds `ssm_a = -exp(A_log)`.
+fn a_log(w: &Weights, name: &str, nv: usize) -> Result<Vec<f32>> {
+    let a = w.vector(name, nv)?;
+    if !a.iter().all(|&x| x < 0.0) {
+        return Err(Error::model(&w.g.path, format!("tensor '{name}' must hold -exp(A_log) (all negative)")));
+    }
+    Ok(a.iter().map(|&x| (-x).ln()).collect())
 }
 
 impl Model for Qwen35 {
@@ -242,7 +287,8 @@ impl Qwen35 {
                     be.matmul(&l.w_b, &h, n, &mut bb);
                     let mut conv = vec![0f32; n * conv_dim];
                     let mut o = vec![0f32; n * nv * dv];
-                    let rule = DeltaRule { nk, nv, dk, dv, a_log: &l.a_log, dt_bias: &l.dt_bias };
+                    // key heads arrive repeated, one per value head (see linear_tokens)
+                    let rule = DeltaRule { nk: nv, nv, dk, dv, a_log: &l.a_log, dt_bias: &l.dt_bias };
                     let layer_state = [(l.conv_at, (self.conv_k - 1) * conv_dim), (l.delta_at, nv * dk * dv)];
                     for (si, &(r0, nt)) in spans_rows.iter().enumerate() {
                         let st = &mut states[si];
@@ -338,6 +384,12 @@ impl Qwen35 {
         let inv = 1.0 / (dk as f32).sqrt();
         be.rms_norm(&mut q, &vec![inv * inv; dk], 1e-6 / dk as f32);
         be.rms_norm(&mut k, &vec![inv; dk], 1e-6 / dk as f32);
+        // value heads are tiled (value head h reads key head h % nk): each token's key heads,
+        // repeated nv / nk times, give the rule one key head per value head
+        if nv != nk {
+            let tile = |x: &[f32]| -> Vec<f32> { x.chunks_exact(nk * dk).flat_map(|row| row.repeat(nv / nk)).collect() };
+            (q, k) = (tile(&q), tile(&k));
+        }
         let io = DeltaIo {
             q: &q,
             k: &k,
