@@ -60,6 +60,8 @@ const SPM_SPACE: char = '\u{2581}';
 // Pre-tokenizer split rules (applied in order, each piece isolated), as llama.cpp names them.
 const GPT2_RE: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 const LLAMA3_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+// Qwen3.5: as Qwen2, with combining marks (\p{M}) counted as letters.
+const QWEN35_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const QWEN2_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// The split rules for a `tokenizer.ggml.pre` value, and whether whole-word vocabulary hits skip
@@ -70,7 +72,8 @@ fn pre_rules(pre: Option<&str>) -> Result<(Vec<&'static str>, bool), String> {
         // digits one at a time, then GPT-2's rule (HF: Digits(individual) + ByteLevel)
         "smollm" | "starcoder" | "refact" => (vec![r"\p{N}", GPT2_RE], false),
         "llama-bpe" | "llama3" | "llama-v3" | "dbrx" | "smaug-bpe" => (vec![LLAMA3_RE], true),
-        "qwen2" | "qwen" | "deepseek-r1-qwen" | "qwen35" => (vec![QWEN2_RE], false),
+        "qwen2" | "qwen" | "deepseek-r1-qwen" => (vec![QWEN2_RE], false),
+        "qwen35" => (vec![QWEN35_RE], false),
         other => {
             return Err(format!(
                 "unsupported pre-tokenizer '{other}' (supported: default, gpt-2, smollm, starcoder, refact, llama-bpe, qwen2)"
@@ -520,6 +523,20 @@ mod tests {
         assert!(pieces.iter().all(|p| !p.contains('\u{FFFD}')));
         assert_eq!(pieces.concat() + &d.flush(), "a🙂b");
         assert!(pieces.iter().any(|p| p == "🙂"), "emitted whole once complete: {pieces:?}");
+    }
+
+    #[test]
+    fn qwen35_split_keeps_combining_marks_with_their_letters() {
+        use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
+        let pieces = |pre: &str| {
+            let (rules, _) = pre_rules(Some(pre)).unwrap();
+            let split = Split::new(SplitPattern::Regex(rules[0].to_string()), SplitDelimiterBehavior::Isolated, false).unwrap();
+            let mut p = PreTokenizedString::from("cafe\u{301} ok");
+            split.pre_tokenize(&mut p).unwrap();
+            p.get_splits(OffsetReferential::Original, OffsetType::Byte).into_iter().map(|(s, _, _)| s.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(pieces("qwen35"), ["cafe\u{301}", " ok"]);
+        assert_eq!(pieces("qwen2"), ["cafe", "\u{301}", " ok"]);
     }
 
     #[test]
