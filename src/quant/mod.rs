@@ -10,6 +10,7 @@
 mod float;
 mod kquants;
 mod legacy;
+pub mod q8a;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types)]

@@ -11,9 +11,16 @@ pub mod table;
 use super::{AttnSeq, AttnShape, Backend, DeltaIo, DeltaRule, RopeParams, RopeStyle};
 use crate::kv::KvPool;
 use crate::quant;
+use crate::quant::q8a::{self, Q8aRow};
 use crate::tensor::QTensor;
 use rayon::prelude::*;
+use std::cell::RefCell;
 use std::sync::Arc;
+
+thread_local! {
+    /// The calling thread's Q8A activations for single-token matmuls (kept between calls).
+    static Q8A_ROW: RefCell<Q8aRow> = RefCell::new(Q8aRow::default());
+}
 
 pub struct CpuBackend {
     pool: Arc<rayon::ThreadPool>,
@@ -40,6 +47,65 @@ impl CpuBackend {
             .build()
             .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
         Ok(CpuBackend { pool: Arc::new(pool), threads, k: table::kernels(), invariant: false })
+    }
+
+    /// Run `task` on the calling thread and on up to `threads - 1` pool threads at once; `task`
+    /// takes its pieces of work from a shared counter until none are left. Returns when every
+    /// piece is done, without waiting for pool threads that have not started yet: those find
+    /// the call closed and leave without touching it. A single-token step runs a few hundred
+    /// matrix products of a few microseconds each; handing each to the pool and sleeping until
+    /// it is done (`ThreadPool::install`: two thread wake-ups per call) cost more than the work.
+    fn fork_join(&self, task: &(dyn Fn() + Sync)) {
+        use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const CLOSED: usize = 1 << (usize::BITS - 1);
+        const PANICKED: usize = 1 << (usize::BITS - 2);
+        if self.pool.current_thread_index().is_some() {
+            // already on one of the pool's threads: spinning here could wait on ourselves
+            self.pool.install(|| rayon::broadcast(|_| task()));
+            return;
+        }
+        // helpers inside `task` (low bits), CLOSED once the caller is done, PANICKED if a helper
+        // panicked; on the heap, since a late helper reads it after the caller has returned
+        let state = Arc::new(AtomicUsize::new(0));
+        // SAFETY: a helper calls `task` (borrowed from this frame) only after registering in
+        // `state` while it is not CLOSED, and this function returns, or unwinds, only after it
+        // has set CLOSED and every registered helper has left `task` and deregistered.
+        let task_static: &'static (dyn Fn() + Sync) = unsafe { std::mem::transmute(task) };
+        for _ in 1..self.threads {
+            let state = state.clone();
+            self.pool.spawn(move || {
+                let mut s = state.load(Ordering::Acquire);
+                loop {
+                    if s & CLOSED != 0 {
+                        return;
+                    }
+                    match state.compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Acquire) {
+                        Ok(_) => break,
+                        Err(now) => s = now,
+                    }
+                }
+                if catch_unwind(AssertUnwindSafe(task_static)).is_err() {
+                    state.fetch_or(PANICKED, Ordering::Relaxed);
+                }
+                state.fetch_sub(1, Ordering::Release);
+            });
+        }
+        let mine = catch_unwind(AssertUnwindSafe(task));
+        state.fetch_or(CLOSED, Ordering::AcqRel);
+        let mut spins = 0u32;
+        while state.load(Ordering::Acquire) & !(CLOSED | PANICKED) != 0 {
+            if spins < 20_000 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        if let Err(e) = mine {
+            resume_unwind(e);
+        }
+        assert!(state.load(Ordering::Relaxed) & PANICKED == 0, "a matmul task panicked");
     }
 
     /// The same threads and kernels in batch-invariant mode (see `invariant`).
@@ -74,7 +140,38 @@ impl Backend for CpuBackend {
         let n_chunks = rows.div_ceil(chunk);
         let out_ptr = SendPtr(out.as_mut_ptr());
         let k = self.k;
-        // One token (decode): a fused row kernel reads each weight byte once, if the tier has one.
+        // One token (decode), if the tier has an int8 kernel for the weight type: quantize x to
+        // Q8A once, then chunks of rows go through the kernel (spread over the threads).
+        let int8 = if n == 1 && !self.invariant && cols % q8a::QK == 0 { k.dot_q8a(w.ty) } else { None };
+        if let Some(f) = int8 {
+            Q8A_ROW.with(|row| {
+                let mut row = row.borrow_mut();
+                row.resize(cols);
+                let Q8aRow { qs, ds } = &mut *row;
+                (k.quantize_q8a)(x, qs, ds);
+                let a = row.view();
+                let (data, rb) = (w.data(), w.row_bytes());
+                if self.threads == 1 {
+                    // all rows in one kernel call, on this thread
+                    f(data, a, out);
+                    return;
+                }
+                // chunks of rows, taken in turn by this thread and the pool's as they come
+                let next = std::sync::atomic::AtomicUsize::new(0);
+                self.fork_join(&|| loop {
+                    let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if c >= n_chunks {
+                        break;
+                    }
+                    let (op, r0, r1) = (out_ptr, c * chunk, ((c + 1) * chunk).min(rows));
+                    // SAFETY: each chunk's rows r0..r1 of the output are written by one task.
+                    let o = unsafe { std::slice::from_raw_parts_mut(op.0.add(r0), r1 - r0) };
+                    f(&data[r0 * rb..r1 * rb], a, o);
+                });
+            });
+            return;
+        }
+        // One token without an int8 kernel: a fused row kernel reads each weight byte once.
         // Otherwise (and always in batch-invariant mode) 4 dequantized rows x 4 tokens go through
         // the GEMM microkernel, the edges zero-padded to full tiles: every output is then computed
         // by the same arithmetic whatever n is and wherever its token sits in the batch.
@@ -86,56 +183,68 @@ impl Backend for CpuBackend {
             x_tail[..(n - full) * cols].copy_from_slice(&x[full * cols..]);
         }
         let x_tail = &x_tail;
-        self.pool.install(|| {
-            (0..n_chunks).into_par_iter().for_each_init(
-                || vec![0f32; 4 * cols],
-                |buf, c| {
-                    let op = out_ptr;
-                    // SAFETY (all writes below): output (t, r) pairs are disjoint across tasks,
-                    // since each task owns its rows r.
-                    let put = |t: usize, r: usize, v: f32| unsafe { *op.0.add(t * rows + r) = v };
-                    let (r0, r1) = (c * chunk, ((c + 1) * chunk).min(rows));
-                    if let Some(f) = fused {
-                        for r in r0..r1 {
-                            put(0, r, f(w.row(r), x));
+        let body = |buf: &mut Vec<f32>, c: usize| {
+            let op = out_ptr;
+            // SAFETY (all writes below): output (t, r) pairs are disjoint across tasks,
+            // since each task owns its rows r.
+            let put = |t: usize, r: usize, v: f32| unsafe { *op.0.add(t * rows + r) = v };
+            let (r0, r1) = (c * chunk, ((c + 1) * chunk).min(rows));
+            if let Some(f) = fused {
+                for r in r0..r1 {
+                    put(0, r, f(w.row(r), x));
+                }
+                return;
+            }
+            if tiled {
+                let mut tile = [0f32; 16];
+                for r in (r0..r1).step_by(4) {
+                    let nr = (r1 - r).min(4);
+                    for i in 0..4 {
+                        let dst = &mut buf[i * cols..(i + 1) * cols];
+                        if i < nr {
+                            quant::dequantize_row(w.ty, w.row(r + i), dst);
+                        } else {
+                            dst.fill(0.0);
                         }
-                        return;
                     }
-                    if tiled {
-                        let mut tile = [0f32; 16];
-                        for r in (r0..r1).step_by(4) {
-                            let nr = (r1 - r).min(4);
-                            for i in 0..4 {
-                                let dst = &mut buf[i * cols..(i + 1) * cols];
-                                if i < nr {
-                                    quant::dequantize_row(w.ty, w.row(r + i), dst);
-                                } else {
-                                    dst.fill(0.0);
-                                }
-                            }
-                            for t in (0..n).step_by(4) {
-                                let xs = if t < full { &x[t * cols..] } else { &x_tail[..] };
-                                (k.gemm_f32_4x4)(buf, cols, xs, cols, cols, &mut tile, 4);
-                                for tt in 0..(n - t).min(4) {
-                                    for rr in 0..nr {
-                                        put(t + tt, r + rr, tile[tt * 4 + rr]);
-                                    }
-                                }
+                    for t in (0..n).step_by(4) {
+                        let xs = if t < full { &x[t * cols..] } else { &x_tail[..] };
+                        (k.gemm_f32_4x4)(buf, cols, xs, cols, cols, &mut tile, 4);
+                        for tt in 0..(n - t).min(4) {
+                            for rr in 0..nr {
+                                put(t + tt, r + rr, tile[tt * 4 + rr]);
                             }
                         }
-                        return;
                     }
-                    // one row at a time (a single token without a fused kernel, or k not a
-                    // multiple of the microkernel's step)
-                    for r in r0..r1 {
-                        let row = &mut buf[..cols];
-                        quant::dequantize_row(w.ty, w.row(r), row);
-                        for t in 0..n {
-                            put(t, r, (k.dot_f32)(row, &x[t * cols..(t + 1) * cols]));
-                        }
-                    }
-                },
-            )
+                }
+                return;
+            }
+            // one row at a time (a single token without a fused kernel, or k not a
+            // multiple of the microkernel's step)
+            for r in r0..r1 {
+                let row = &mut buf[..cols];
+                quant::dequantize_row(w.ty, w.row(r), row);
+                for t in 0..n {
+                    put(t, r, (k.dot_f32)(row, &x[t * cols..(t + 1) * cols]));
+                }
+            }
+        };
+        if self.threads == 1 {
+            // one thread: run here rather than hand the work to the pool's thread and wait
+            let mut buf = vec![0f32; 4 * cols];
+            (0..n_chunks).for_each(|c| body(&mut buf, c));
+            return;
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        self.fork_join(&|| {
+            let mut buf = vec![0f32; 4 * cols];
+            loop {
+                let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if c >= n_chunks {
+                    break;
+                }
+                body(&mut buf, c);
+            }
         });
     }
 
@@ -355,7 +464,7 @@ mod tests {
     fn matmul_matches_naive_reference_at_awkward_shapes() {
         let be = CpuBackend::new(2).unwrap();
         let mut seed = 0x1234_5678_9abc_def1u64;
-        for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q6_K] {
+        for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K] {
             let bs = ty.block_size().max(8);
             for cols in [bs * 2, bs * 3 + if ty == GgmlType::F32 || ty == GgmlType::F16 { 8 } else { 0 }] {
                 for rows in [1usize, 3, 5, 13, 36] {
@@ -365,9 +474,16 @@ mod tests {
                         w.row_to_f32(r, &mut deq[r * cols..(r + 1) * cols]);
                     }
                     for n in [1usize, 2, 4, 5, 9] {
-                        let x = rand_vec(&mut seed, n * cols);
+                        let mut x = rand_vec(&mut seed, n * cols);
+                        // a single token through an int8 kernel sees its activations as Q8A
+                        let int8 = n == 1 && be.k.dot_q8a(ty).is_some();
                         let mut out = vec![f32::NAN; n * rows];
                         be.matmul(&w, &x, n, &mut out);
+                        if int8 {
+                            let mut a = Q8aRow::default();
+                            q8a::quantize_row(&x, &mut a);
+                            x = a.view().to_f32();
+                        }
                         for t in 0..n {
                             for r in 0..rows {
                                 let a = &deq[r * cols..(r + 1) * cols];

@@ -4,6 +4,7 @@
 
 use super::features::{cpu_info, Tier};
 use super::reference;
+use crate::quant::q8a::{self, Q8a};
 use std::sync::OnceLock;
 
 #[derive(Clone, Copy)]
@@ -16,6 +17,14 @@ pub struct Kernels {
     /// position in `quant::ALL_TYPES`). `None`: the backend dequantizes the row (scalar
     /// reference) and calls `dot_f32` — the reference composition every entry starts from.
     pub dot_row_f32: [Option<(fn(&[u8], &[f32]) -> f32, &'static str)>; 15],
+    /// f32 activations to Q8A (`crate::quant::q8a`): `(x, qs, ds)`, x.len() a multiple of 32.
+    pub quantize_q8a: fn(&[f32], &mut [i8], &mut [f32]),
+    pub quantize_q8a_name: &'static str,
+    /// Dots of consecutive quantized weight rows with one Q8A (int8) activation row, per weight
+    /// type (index as `dot_row_f32`): `f(w, a, out)`, `w` = `out.len()` rows of `a.len()` values.
+    /// Only filled where the tier has int8 kernels: `None` keeps the f32 path. The scalar
+    /// reference `q8a::dot` (per row) specifies them.
+    pub dot_rows_q8a: [Option<(DotQ8a, &'static str)>; 15],
     /// GEMM microkernel (see `reference::gemm_f32_4x4`); `gemm_k_multiple` is the k granularity
     /// it needs (the framework uses plain dots when k is not a multiple).
     pub gemm_f32_4x4: GemmKernel,
@@ -24,10 +33,14 @@ pub struct Kernels {
 }
 
 pub type GemmKernel = fn(&[f32], usize, &[f32], usize, usize, &mut [f32], usize);
+pub type DotQ8a = fn(&[u8], Q8a<'_>, &mut [f32]);
 
 impl Kernels {
     pub fn dot_row(&self, t: crate::quant::GgmlType) -> Option<fn(&[u8], &[f32]) -> f32> {
         self.dot_row_f32[type_index(t)].map(|(f, _)| f)
+    }
+    pub fn dot_q8a(&self, t: crate::quant::GgmlType) -> Option<DotQ8a> {
+        self.dot_rows_q8a[type_index(t)].map(|(f, _)| f)
     }
 }
 
@@ -43,6 +56,9 @@ impl Kernels {
             dot_f32: reference::dot_f32,
             dot_f32_name: "dot_f32_scalar",
             dot_row_f32: [None; 15],
+            quantize_q8a: q8a::quantize,
+            quantize_q8a_name: "quantize_q8a_scalar",
+            dot_rows_q8a: [None; 15],
             gemm_f32_4x4: reference::gemm_f32_4x4,
             gemm_k_multiple: 1,
             gemm_name: "gemm_f32_4x4_scalar",
@@ -69,12 +85,16 @@ pub fn kernels() -> &'static Kernels {
 /// which operations have assembly behind them yet.
 pub fn kernels_summary() -> String {
     let k = kernels();
+    let list = |v: Vec<&str>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
     let rows: Vec<&str> = k.dot_row_f32.iter().flatten().map(|(_, n)| *n).collect();
+    let int8: Vec<&str> = k.dot_rows_q8a.iter().flatten().map(|(_, n)| *n).collect();
+    let int8 = if int8.is_empty() { "none".to_string() } else { format!("{} ({})", list(int8), k.quantize_q8a_name) };
     format!(
-        "{}; {}; fused row x f32: {}; everything else: scalar Rust references",
+        "{}; {}; fused row x f32: {}; decode row x int8 (Q8A): {}; everything else: scalar Rust references",
         k.dot_f32_name,
         k.gemm_name,
-        if rows.is_empty() { "none".to_string() } else { rows.join(", ") }
+        list(rows),
+        int8
     )
 }
 
@@ -93,10 +113,11 @@ fn same_family(t: Tier, top: Tier) -> bool {
 }
 
 #[cfg(all(lanner_asm, target_arch = "x86_64"))]
-mod x86 {
+pub(crate) mod x86 {
     use super::{Kernels, Tier};
 
     use super::type_index;
+    use crate::quant::q8a::Q8a;
     use crate::quant::GgmlType;
 
     extern "C" {
@@ -107,6 +128,22 @@ mod x86 {
         fn lanner_dot_q4_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q5_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q6_k_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        #[cfg(test)]
+        pub fn lanner_checkasm_call(f: *const (), args: *const u64, ret: *mut f32) -> u64;
+        fn lanner_quantize_q8a_avx512(x: *const f32, qs: *mut i8, ds: *mut f32, nblocks: usize);
+        fn lanner_quantize_q8a_avx2(x: *const f32, qs: *mut i8, ds: *mut f32, nblocks: usize);
+        fn lanner_dot_q8_0_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q4_0_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q4_1_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_0_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q4_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q6_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q8_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q4_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q4_1_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q4_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q6_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_gemm_f32_4x4_avx512(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
         fn lanner_gemm_f32_4x4_avx2(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
     }
@@ -142,6 +179,49 @@ mod x86 {
     row_kernel!(dot_q5_0_f32_avx512, lanner_dot_q5_0_f32_avx512, 32, 22);
     row_kernel!(dot_q6_k_f32_avx512, lanner_dot_q6_k_f32_avx512, 256, 210);
 
+    macro_rules! q8a_quantizer {
+        ($name:ident, $asm:ident) => {
+            fn $name(x: &[f32], qs: &mut [i8], ds: &mut [f32]) {
+                let nb = x.len() / 32;
+                assert!(x.len() % 32 == 0 && qs.len() == 2 * x.len() && ds.len() == 2 * nb, "quantize_q8a: lengths");
+                // SAFETY: tier checked when the table was filled; exactly nb blocks are read and
+                // written.
+                unsafe { $asm(x.as_ptr(), qs.as_mut_ptr(), ds.as_mut_ptr(), nb) }
+            }
+        };
+    }
+    q8a_quantizer!(quantize_q8a_avx512, lanner_quantize_q8a_avx512);
+    q8a_quantizer!(quantize_q8a_avx2, lanner_quantize_q8a_avx2);
+
+    /// Wrap a weight rows x Q8A kernel: checks the lengths (the asm trusts them) once per call.
+    macro_rules! q8a_kernel {
+        ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
+            fn $name(w: &[u8], a: Q8a<'_>, out: &mut [f32]) {
+                let n = a.qs.len() / 2;
+                let nb = n / $elems;
+                assert!(
+                    n % $elems == 0 && a.qs.len() == 2 * n && a.ds.len() == n / 16 && w.len() == out.len() * nb * $bytes,
+                    "q8a kernel: length mismatch"
+                );
+                // SAFETY: tier checked when the table was filled; out.len() rows of nb weight
+                // blocks, 2 n int8 values and n / 16 scales are read, out.len() floats written.
+                unsafe { $asm(w.as_ptr(), a.qs.as_ptr(), a.ds.as_ptr(), nb, out.len(), out.as_mut_ptr()) }
+            }
+        };
+    }
+    q8a_kernel!(dot_q8_0_q8a_avx512vnni, lanner_dot_q8_0_q8a_avx512vnni, 32, 34);
+    q8a_kernel!(dot_q4_0_q8a_avx512vnni, lanner_dot_q4_0_q8a_avx512vnni, 32, 18);
+    q8a_kernel!(dot_q4_1_q8a_avx512vnni, lanner_dot_q4_1_q8a_avx512vnni, 32, 20);
+    q8a_kernel!(dot_q5_0_q8a_avx512vnni, lanner_dot_q5_0_q8a_avx512vnni, 32, 22);
+    q8a_kernel!(dot_q4_k_q8a_avx512vnni, lanner_dot_q4_k_q8a_avx512vnni, 256, 144);
+    q8a_kernel!(dot_q6_k_q8a_avx512vnni, lanner_dot_q6_k_q8a_avx512vnni, 256, 210);
+    q8a_kernel!(dot_q8_0_q8a_avx2, lanner_dot_q8_0_q8a_avx2, 32, 34);
+    q8a_kernel!(dot_q4_0_q8a_avx2, lanner_dot_q4_0_q8a_avx2, 32, 18);
+    q8a_kernel!(dot_q4_1_q8a_avx2, lanner_dot_q4_1_q8a_avx2, 32, 20);
+    q8a_kernel!(dot_q5_0_q8a_avx2, lanner_dot_q5_0_q8a_avx2, 32, 22);
+    q8a_kernel!(dot_q4_k_q8a_avx2, lanner_dot_q4_k_q8a_avx2, 256, 144);
+    q8a_kernel!(dot_q6_k_q8a_avx2, lanner_dot_q6_k_q8a_avx2, 256, 210);
+
     fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
         // SAFETY: the table only holds this entry when the CPU and OS support AVX2 + FMA; the
@@ -155,6 +235,39 @@ mod x86 {
         unsafe { lanner_dot_f32_avx512(a.as_ptr(), b.as_ptr(), n) }
     }
 
+    /// Every asm entry point with at most six integer/pointer arguments, the lowest tier that
+    /// runs it, and arguments for a small valid call (for the callee-saved register check):
+    /// (name, tier, function, args), args pointing into `buf` (>= 64 KiB, zeroed floats and bytes).
+    #[cfg(test)]
+    pub fn asm_entry_points(buf: &mut [u8]) -> Vec<(&'static str, Tier, *const (), [u64; 6])> {
+        let p = buf.as_mut_ptr() as u64;
+        let (a, b, c) = (p, p + 16384, p + 32768);
+        let f = |x: *const ()| x;
+        vec![
+            ("dot_f32_avx2", Tier::Avx2, f(lanner_dot_f32_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dot_f32_avx512", Tier::Avx512, f(lanner_dot_f32_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dot_q8_0_f32_avx512", Tier::Avx512, f(lanner_dot_q8_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dot_q4_1_f32_avx512", Tier::Avx512, f(lanner_dot_q4_1_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dot_q4_0_f32_avx512", Tier::Avx512, f(lanner_dot_q4_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dot_q5_0_f32_avx512", Tier::Avx512, f(lanner_dot_q5_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dot_q6_k_f32_avx512", Tier::Avx512, f(lanner_dot_q6_k_f32_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("quantize_q8a_avx512", Tier::Avx512, f(lanner_quantize_q8a_avx512 as *const ()), [a, b, c, 5, 0, 0]),
+            ("quantize_q8a_avx2", Tier::Avx2, f(lanner_quantize_q8a_avx2 as *const ()), [a, b, c, 5, 0, 0]),
+            ("dot_q8_0_q8a_avx2", Tier::Avx2, f(lanner_dot_q8_0_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q4_0_q8a_avx2", Tier::Avx2, f(lanner_dot_q4_0_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q4_1_q8a_avx2", Tier::Avx2, f(lanner_dot_q4_1_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q5_0_q8a_avx2", Tier::Avx2, f(lanner_dot_q5_0_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q4_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q4_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q6_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q6_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q8_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q8_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q4_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q4_1_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_1_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q5_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q5_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q4_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q6_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q6_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
+        ]
+    }
+
     pub fn fill(k: &mut Kernels, tier: Tier) {
         if tier < Tier::Avx2 || tier > Tier::Avx512Vnni {
             return;
@@ -164,6 +277,19 @@ mod x86 {
         k.gemm_f32_4x4 = gemm_f32_4x4_avx2;
         k.gemm_k_multiple = 8;
         k.gemm_name = "gemm_f32_4x4_avx2";
+        k.quantize_q8a = quantize_q8a_avx2;
+        k.quantize_q8a_name = "quantize_q8a_avx2";
+        let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 6] = [
+            (GgmlType::Q8_0, dot_q8_0_q8a_avx2, "dot_q8_0_q8a_avx2"),
+            (GgmlType::Q4_0, dot_q4_0_q8a_avx2, "dot_q4_0_q8a_avx2"),
+            (GgmlType::Q4_1, dot_q4_1_q8a_avx2, "dot_q4_1_q8a_avx2"),
+            (GgmlType::Q5_0, dot_q5_0_q8a_avx2, "dot_q5_0_q8a_avx2"),
+            (GgmlType::Q4_K, dot_q4_k_q8a_avx2, "dot_q4_k_q8a_avx2"),
+            (GgmlType::Q6_K, dot_q6_k_q8a_avx2, "dot_q6_k_q8a_avx2"),
+        ];
+        for (t, f, name) in q8a_avx2 {
+            k.dot_rows_q8a[type_index(t)] = Some((f, name));
+        }
         if tier < Tier::Avx512 {
             return;
         }
@@ -177,6 +303,22 @@ mod x86 {
         k.gemm_f32_4x4 = gemm_f32_4x4_avx512;
         k.gemm_k_multiple = 16;
         k.gemm_name = "gemm_f32_4x4_avx512";
+        k.quantize_q8a = quantize_q8a_avx512;
+        k.quantize_q8a_name = "quantize_q8a_avx512";
+        if tier < Tier::Avx512Vnni {
+            return;
+        }
+        let q8a: [(GgmlType, super::DotQ8a, &'static str); 6] = [
+            (GgmlType::Q8_0, dot_q8_0_q8a_avx512vnni, "dot_q8_0_q8a_avx512vnni"),
+            (GgmlType::Q4_0, dot_q4_0_q8a_avx512vnni, "dot_q4_0_q8a_avx512vnni"),
+            (GgmlType::Q4_1, dot_q4_1_q8a_avx512vnni, "dot_q4_1_q8a_avx512vnni"),
+            (GgmlType::Q5_0, dot_q5_0_q8a_avx512vnni, "dot_q5_0_q8a_avx512vnni"),
+            (GgmlType::Q4_K, dot_q4_k_q8a_avx512vnni, "dot_q4_k_q8a_avx512vnni"),
+            (GgmlType::Q6_K, dot_q6_k_q8a_avx512vnni, "dot_q6_k_q8a_avx512vnni"),
+        ];
+        for (t, f, name) in q8a {
+            k.dot_rows_q8a[type_index(t)] = Some((f, name));
+        }
     }
 }
 
@@ -339,6 +481,252 @@ mod checkasm {
             }
         }
         eprintln!("checkasm dot_row_f32: {checked} cases");
+    }
+
+    /// Activations with a different magnitude per 32-value block (10^-e .. 10^e), all-zero
+    /// blocks, subnormal blocks (if `subnormal`, else more zero blocks), and exact rounding ties
+    /// (x / d = k + 1/2).
+    fn activations(rng: &mut Rng, n: usize, e: i32, subnormal: bool) -> Vec<f32> {
+        let mut x: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+        for (b, xb) in x.chunks_mut(32).enumerate() {
+            match rng.next() % 8 {
+                0 => xb.fill(0.0),
+                1 if !subnormal => xb.fill(0.0),
+                1 => xb.iter_mut().for_each(|v| *v *= 1e-40), // subnormal: e rounds to 0 or coarse
+                2 => {
+                    // d = 1 exactly (max 127), the others on half steps: ties to even
+                    for (j, v) in xb.iter_mut().enumerate() {
+                        *v = if j == b % 32 { 127.0 } else { (rng.next() % 255) as f32 - 127.0 + 0.5 };
+                    }
+                }
+                3 => xb.iter_mut().enumerate().for_each(|(j, v)| *v = if j == 7 { -3.0 } else { 0.0 }),
+                _ => {
+                    let p = (rng.next() % (2 * e as u64 + 1)) as i32 - e;
+                    xb.iter_mut().for_each(|v| *v *= 10f32.powi(p));
+                }
+            }
+        }
+        x
+    }
+
+    #[test]
+    fn quantize_q8a_every_tier_bit_exact() {
+        let seed = seed_or(0x0A8A_u64);
+        let mut rng = Rng(seed | 1);
+        let mut checked = 0;
+        for &tier in &available_tiers() {
+            let k = Kernels::for_tier(tier);
+            for nb in [0usize, 1, 2, 3, 7, 18, 48, 152] {
+                let n = 32 * nb;
+                for off in [0usize, 1, 3] {
+                    let xs = activations(&mut rng, n + off, 30, true);
+                    let x = &xs[off..];
+                    let (mut qs, mut ds) = (vec![0x5Ai8; 2 * n + off + 64], vec![f32::NAN; 2 * nb + off + 16]);
+                    (k.quantize_q8a)(x, &mut qs[off..off + 2 * n], &mut ds[off..off + 2 * nb]);
+                    let (mut wq, mut wd) = (vec![0i8; 2 * n], vec![0f32; 2 * nb]);
+                    q8a::quantize(x, &mut wq, &mut wd);
+                    for b in 0..2 * nb {
+                        // 32-value blocks of plane 1, then of plane 2; the scales of block b % nb
+                        let (got, want) = (&qs[off + 32 * b..off + 32 * b + 32], &wq[32 * b..32 * b + 32]);
+                        let b = b % nb;
+                        assert!(
+                            got == want && ds[off + 2 * b].to_bits() == wd[2 * b].to_bits() && ds[off + 2 * b + 1].to_bits() == wd[2 * b + 1].to_bits(),
+                            "{} (tier {}) block {b} of {nb}, off={off}: {got:?} e={} s={} vs reference {want:?} e={} s={} (seed {seed:#x})",
+                            k.quantize_q8a_name,
+                            tier.name(),
+                            ds[off + 2 * b],
+                            ds[off + 2 * b + 1],
+                            wd[2 * b],
+                            wd[2 * b + 1]
+                        );
+                    }
+                    assert!(qs[..off].iter().chain(&qs[off + 2 * n..]).all(|&v| v == 0x5A), "qs guard bytes changed");
+                    assert!(ds[..off].iter().chain(&ds[off + 2 * nb..]).all(|v| v.is_nan()), "ds guard values changed");
+                    checked += 1;
+                }
+            }
+        }
+        eprintln!("checkasm quantize_q8a: {checked} cases");
+    }
+
+    /// A weight row of type `t`: either the reference quantizer on data whose magnitude changes
+    /// per block (10^-4 .. 10^4), or random bytes with every f16 scale field set to a random
+    /// finite value (levels, 6-bit and i8 sub-scales over their whole range).
+    fn weights(rng: &mut Rng, t: crate::quant::GgmlType, n: usize) -> Vec<u8> {
+        use crate::quant::{self, GgmlType};
+        let mut w = vec![0u8; t.row_bytes(n).unwrap()];
+        if rng.next() % 2 == 0 {
+            let mut src: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+            for xb in src.chunks_mut(t.block_size()) {
+                let e = (rng.next() % 9) as i32 - 4;
+                xb.iter_mut().for_each(|v| *v *= 10f32.powi(e));
+            }
+            quant::quantize_row(t, &src, &mut w);
+            return w;
+        }
+        w.iter_mut().for_each(|b| *b = rng.next() as u8);
+        let f16s: &[usize] = match t {
+            GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
+            GgmlType::Q4_1 | GgmlType::Q4_K => &[0, 2],
+            GgmlType::Q6_K => &[208],
+            _ => &[],
+        };
+        for blk in w.chunks_exact_mut(t.type_size()) {
+            for &o in f16s {
+                let v = rng.f32() * 10f32.powi((rng.next() % 9) as i32 - 4);
+                blk[o..o + 2].copy_from_slice(&half::f16::from_f32(v).to_bits().to_le_bytes());
+            }
+        }
+        w
+    }
+
+    /// Tolerance: kernel and reference compute the same exact integer dot per block and the same
+    /// scale products (at most 3 roundings each), and sum the N block terms in different orders
+    /// (the reference in sequence, the kernels lane-wise over two accumulators, then a tree).
+    /// Both errors are bounded by about (N + 8) u sum|term| (u = 2^-24), and sum|term| <= the
+    /// magnitude `q8a::dot_magnitude` (every product's absolute value, level and min/offset parts
+    /// apart), so |kernel - reference| <= (N + 16) eps mag, eps = 2u: 2e-6 of the magnitude at
+    /// N = 1, 2e-5 at N = 152 (a 4864-long row). A wrong lane or block moves the result by about
+    /// 1 / (32 N) of it, far more at every tested length; measured errors stay below 4% of it.
+    #[test]
+    fn dot_rows_q8a_every_tier_and_type() {
+        use crate::quant::ALL_TYPES;
+        let seed = seed_or(0xD07A_u64);
+        let mut rng = Rng(seed | 1);
+        let (mut checked, mut worst) = (0, 0f32);
+        for &tier in &available_tiers() {
+            let k = Kernels::for_tier(tier);
+            for t in ALL_TYPES {
+                let Some((f, name)) = k.dot_rows_q8a[type_index(t)] else { continue };
+                // Q8A blocks: any count for 32-value weight blocks, whole super-blocks for K types
+                let per = t.block_size() / 32;
+                let counts: &[usize] = if per == 1 { &[1, 2, 3, 4, 5, 7, 18, 19, 48, 152] } else { &[1, 2, 3, 5, 6, 19] };
+                for nb in counts.iter().map(|c| c * per) {
+                    let n = 32 * nb;
+                    let rb = t.row_bytes(n).unwrap();
+                    for (rows, wo, qo, dofs) in [(1usize, 0usize, 0usize, 0usize), (2, 1, 3, 1), (3, 3, 1, 3), (1, 5, 63, 2), (0, 1, 1, 1)] {
+                        // rows at an unaligned byte offset, guard bytes around them and the output
+                        let mut wbuf = vec![0xA5u8; rows * rb + wo + 16];
+                        for r in 0..rows {
+                            wbuf[wo + r * rb..wo + (r + 1) * rb].copy_from_slice(&weights(&mut rng, t, n));
+                        }
+                        let w = &wbuf[wo..wo + rows * rb];
+                        // magnitudes that keep every scale product a normal float (subnormal
+                        // products lose their relative precision whatever the order)
+                        let x = activations(&mut rng, n, 20, false);
+                        let (mut qs, mut ds) = (vec![0i8; 2 * n + qo], vec![0f32; 2 * nb + dofs]);
+                        q8a::quantize(&x, &mut qs[qo..], &mut ds[dofs..]);
+                        let a = Q8a { qs: &qs[qo..], ds: &ds[dofs..] };
+                        let mut out = vec![f32::NAN; rows + 2];
+                        f(w, a, &mut out[1..rows + 1]);
+                        assert!(out[0].is_nan() && out[rows + 1].is_nan(), "{name} wrote outside its output");
+                        for r in 0..rows {
+                            let wr = &w[r * rb..(r + 1) * rb];
+                            let (want, got) = (q8a::dot(t, wr, a), out[1 + r]);
+                            let mag = q8a::dot_magnitude(t, wr, a);
+                            let tol = (nb + 16) as f32 * f32::EPSILON * mag + f32::MIN_POSITIVE;
+                            worst = worst.max((want - got).abs() / tol);
+                            assert!(
+                                (want - got).abs() <= tol,
+                                "{name} (tier {}) {n} values, row {r} of {rows}, offsets {wo}/{qo}/{dofs}: {got} vs reference {want}, tolerance {tol} (seed {seed:#x})",
+                                tier.name()
+                            );
+                        }
+                        assert!(wbuf[..wo].iter().chain(&wbuf[wo + rows * rb..]).all(|&b| b == 0xA5), "weight guard bytes changed");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("checkasm dot_rows_q8a: {checked} cases, largest |error| / tolerance {worst:.3}");
+    }
+
+    /// FFmpeg's checked call: every asm kernel this machine can run gives the callee-saved
+    /// registers (rbx, rbp, r12..r15) back unchanged.
+    #[cfg(all(lanner_asm, target_arch = "x86_64"))]
+    #[test]
+    fn asm_kernels_keep_callee_saved_registers() {
+        let top = cpu_info().detected;
+        let mut buf = vec![0u8; 65536];
+        let mut n = 0;
+        for (name, tier, f, args) in x86::asm_entry_points(&mut buf) {
+            if tier > top || !same_family(tier, top) {
+                continue;
+            }
+            let mut ret = f32::NAN;
+            // SAFETY: the tier is supported; the arguments describe small valid calls into buf.
+            let clobbered = unsafe { x86::lanner_checkasm_call(f, args.as_ptr(), &mut ret) };
+            assert_eq!(clobbered, 0, "{name} changed a callee-saved register (xor {clobbered:#x})");
+            n += 1;
+        }
+        eprintln!("checkasm callee-saved registers: {n} kernels");
+    }
+
+    /// `cargo test --release --lib checkasm::bench -- --ignored --nocapture`: single-token row
+    /// kernels of each x86 tier from AVX2 up, f32 activations vs Q8A, over a weight matrix that
+    /// stays in L2 (1 MiB) and one that streams from memory (64 MiB). Prints weight GB/s and the
+    /// speed-up (the Q8A time includes quantizing the activations).
+    #[test]
+    #[ignore]
+    fn bench() {
+        use crate::quant::{self, ALL_TYPES};
+        use std::time::Instant;
+        let mut rng = Rng(7);
+        for tier in available_tiers().into_iter().filter(|&t| t >= Tier::Avx2) {
+        let k = Kernels::for_tier(tier);
+        for t in ALL_TYPES {
+            let Some((fq, qname)) = k.dot_rows_q8a[type_index(t)] else { continue };
+            let fk = k.dot_row_f32[type_index(t)];
+            let fname = fk.map_or("dot_f32 (scalar reference)", |(_, n)| n);
+            let ff = |w: &[u8], x: &[f32]| fk.map_or_else(|| quant::dot_f32(t, w, x), |(f, _)| f(w, x));
+            let short = if t.block_size() == 256 { 1024 } else { 576 };
+            for (cols, mib) in [(short, 1usize), (4864, 1), (short, 64), (4864, 64)] {
+                let rb = t.row_bytes(cols).unwrap();
+                let rows = (mib << 20) / rb;
+                let src: Vec<f32> = (0..cols * 4).map(|_| rng.f32()).collect();
+                let mut w = vec![0u8; rb * rows];
+                for r in 0..rows {
+                    let s = &src[(r % 4) * cols..(r % 4 + 1) * cols];
+                    quant::quantize_row(t, s, &mut w[r * rb..(r + 1) * rb]);
+                }
+                let x: Vec<f32> = (0..cols).map(|_| rng.f32()).collect();
+                let mut a = q8a::Q8aRow::new(cols);
+                let mut out = vec![0f32; rows];
+                let time = |f: &dyn Fn() -> f32| {
+                    let mut best = f64::MAX;
+                    let mut sink = 0f32;
+                    for _ in 0..7 {
+                        let t0 = Instant::now();
+                        sink += f();
+                        best = best.min(t0.elapsed().as_secs_f64());
+                    }
+                    std::hint::black_box(sink);
+                    best
+                };
+                let t_f32 = time(&|| (0..rows).map(|r| ff(&w[r * rb..(r + 1) * rb], &x)).sum());
+                let t_q8a = {
+                    let mut best = f64::MAX;
+                    for _ in 0..7 {
+                        let t0 = Instant::now();
+                        let q8a::Q8aRow { qs, ds } = &mut a;
+                        (k.quantize_q8a)(&x, qs, ds);
+                        fq(&w, a.view(), &mut out);
+                        best = best.min(t0.elapsed().as_secs_f64());
+                        std::hint::black_box(&out);
+                    }
+                    best
+                };
+                let gbs = |s: f64| (rb * rows) as f64 / s / 1e9;
+                eprintln!(
+                    "{:<5} cols {cols:>5} {mib:>2} MiB: {fname} {:5.1} GB/s, {qname} {:5.1} GB/s, x{:.2}",
+                    t.name(),
+                    gbs(t_f32),
+                    gbs(t_q8a),
+                    t_f32 / t_q8a
+                );
+            }
+        }
+        }
     }
 
     #[test]
