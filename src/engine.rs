@@ -35,6 +35,11 @@ pub struct EngineOptions {
     pub prefix_cache_tokens: Option<usize>,
     /// Quantize a Hugging Face folder's weight matrices at load ("q8_0", "q4_k", ...).
     pub quantize: Option<String>,
+    /// "cpu" (None), "cuda", "cuda:N" or "auto".
+    pub device: Option<String>,
+    /// "random": a Hugging Face folder's config.json with generated weights instead of its
+    /// safetensors (benchmarks at real shapes without the files).
+    pub weights: Option<String>,
 }
 
 pub struct Engine {
@@ -67,8 +72,17 @@ impl Engine {
         let t0 = Instant::now();
         let quantize = opts.quantize.as_deref().map(hf::parse_quant_type).transpose()?;
         let mut generation_defaults = Vec::new();
+        let device = crate::backend::cuda::Device::parse(opts.device.as_deref().unwrap_or("cpu"))?.resolve();
+        let random = match opts.weights.as_deref() {
+            None | Some("file") => false,
+            Some("random") => true,
+            Some(o) => return Err(Error::arg(format!("weights='{o}' is not one of 'file', 'random'"))),
+        };
+        if random && !path.is_dir() {
+            return Err(Error::arg("weights='random' takes a Hugging Face folder (its config.json and tokenizer.json)"));
+        }
         let (gguf, tokenizer, quantize_seconds) = if path.is_dir() {
-            let (ck, extras) = hf::open(path, quantize)?;
+            let (ck, extras) = hf::open_with(path, quantize, random)?;
             let tok = hf_tokenizer(&ck, &extras)?;
             if let Some(gc) = &extras.generation_config {
                 let num = |k: &str| gc.get(k).and_then(|v| v.as_f64());
@@ -99,7 +113,10 @@ impl Engine {
             }
             (g, tok, 0.0)
         };
-        let model = models::load(&gguf)?;
+        let model = match device {
+            crate::backend::cuda::Device::Cuda(i) => crate::backend::cuda::load_model(&gguf, i)?,
+            _ => models::load(&gguf)?,
+        };
         let cfg = model.config().clone();
         if tokenizer.vocab_size() > cfg.vocab_size {
             return Err(Error::model(
@@ -129,6 +146,7 @@ impl Engine {
         };
         let n_blocks = kv_tokens.div_ceil(block_size);
         let pool = Arc::new(KvPool::new(cfg.kv_layers, cfg.kv_dim(), block_size, n_blocks)?);
+        model.bind_kv(&pool)?;
         // a cached prefix holds K/V only: models with recurrent state cannot resume from one
         let prefix_tokens = if model.recurrent_state_len() > 0 { 0 } else { opts.prefix_cache_tokens.unwrap_or(n_blocks * block_size / 4) };
         pool.set_prefix_capacity((prefix_tokens / block_size).min(n_blocks));
@@ -168,7 +186,7 @@ impl Engine {
         let hidden = self.hidden(be, spans, interrupted)?;
         let rows = hidden.len() / self.config().n_embd;
         let mut logits = vec![0f32; rows * self.config().vocab_size];
-        self.model.output(be, &hidden, rows, &mut logits);
+        self.model.output(be, &hidden, rows, &mut logits)?;
         Ok(logits)
     }
 
@@ -290,7 +308,7 @@ impl Engine {
             let out = &mut logits[written * vocab..(written + n_rows) * vocab];
             let mut span = [Span { kv: &mut s.kv, tokens: &toks, want: chunk_want }];
             let hidden = self.hidden(self.backend.as_ref(), &mut span, interrupted)?;
-            self.model.output(self.backend.as_ref(), &hidden, n_rows, out);
+            self.model.output(self.backend.as_ref(), &hidden, n_rows, out)?;
             written += n_rows;
         }
         debug_assert_eq!(written, rows);
@@ -371,6 +389,8 @@ impl Engine {
             ("quant_types", InfoValue::Counts(self.model.weight_types())),
             ("threads", InfoValue::Int(self.backend.threads() as i64)),
             ("backend", InfoValue::Str(self.backend.describe())),
+            ("device", InfoValue::Str(self.model.device())),
+            ("weight_bytes", InfoValue::Int(self.model.weight_bytes() as i64)),
             ("cpu_tier", InfoValue::Str(cpu.tier.name().to_string())),
             ("cpu_kernels", InfoValue::Str(crate::backend::cpu::table::kernels_summary())),
             ("cpu_features", InfoValue::List(cpu.features.iter().map(|s| s.to_string()).collect())),

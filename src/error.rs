@@ -21,6 +21,8 @@ pub enum Error {
     Interrupted,
     /// The engine was closed.
     Closed,
+    /// A device (GPU) that cannot be used, or a device operation that failed.
+    Device(String),
     /// A bug: a caught panic or an invariant that does not hold.
     Internal(String),
 }
@@ -47,6 +49,7 @@ impl fmt::Display for Error {
             Error::Busy(m) => write!(f, "{m}"),
             Error::Interrupted => write!(f, "interrupted"),
             Error::Closed => write!(f, "the engine is closed"),
+            Error::Device(m) => write!(f, "device: {m}"),
             Error::Internal(m) => write!(f, "internal error (a bug in lanner): {m}"),
         }
     }

@@ -36,6 +36,18 @@ pub struct KvPool {
     free: Mutex<Vec<u32>>,
     refs: Vec<AtomicU32>,
     prefix: Mutex<PrefixCache>,
+    /// Set when the blocks' K/V live on a device (the CUDA backend) rather than in `data`; the
+    /// pool then keeps only the bookkeeping and forwards data operations there.
+    mirror: std::sync::OnceLock<Arc<dyn KvMirror>>,
+}
+
+/// K/V block storage kept elsewhere (device memory), under the pool's block ids.
+pub trait KvMirror: Send + Sync {
+    /// Copy every layer of block `from` into block `to`.
+    fn copy_block(&self, from: u32, to: u32);
+    /// Keys and values of one position for `layer`.
+    fn read(&self, block: u32, layer: usize, slot: usize, k: &mut [f32], v: &mut [f32]);
+    fn write(&self, block: u32, layer: usize, slot: usize, k: &[f32], v: &[f32]);
 }
 
 /// Full blocks of earlier prompts, for reuse (see the module note).
@@ -102,7 +114,17 @@ impl KvPool {
             free: Mutex::new((0..n_blocks as u32).rev().collect()),
             refs: (0..n_blocks).map(|_| AtomicU32::new(0)).collect(),
             prefix: Mutex::new(PrefixCache { capacity: 0, tick: 0, map: HashMap::new(), hits: 0, reused_tokens: 0 }),
+            mirror: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Keep the blocks' data in `m` from now on (set once, before any sequence uses the pool).
+    pub fn set_mirror(&self, m: Arc<dyn KvMirror>) {
+        let _ = self.mirror.set(m);
+    }
+
+    pub fn has_mirror(&self) -> bool {
+        self.mirror.get().is_some()
     }
 
     pub fn bytes_per_token(&self) -> usize {
@@ -271,6 +293,9 @@ impl KvPool {
 
     /// Copy every layer of block `from` into block `to`.
     fn copy_block(&self, from: u32, to: u32) {
+        if let Some(m) = self.mirror.get() {
+            return m.copy_block(from, to);
+        }
         let n = self.block_floats;
         assert!(from as usize * n + n <= n * self.n_blocks && to as usize * n + n <= n * self.n_blocks && from != to);
         // SAFETY: both in bounds (checked), distinct blocks; `to` is exclusively owned by the caller.
@@ -280,6 +305,15 @@ impl KvPool {
     /// Every value of one position (all layers, k then v), for saving a session.
     pub fn position(&self, block: u32, slot: usize, out: &mut Vec<f32>) {
         let d = self.kv_dim;
+        if let Some(m) = self.mirror.get() {
+            let (mut k, mut v) = (vec![0f32; d], vec![0f32; d]);
+            for layer in 0..self.n_layers {
+                m.read(block, layer, slot, &mut k, &mut v);
+                out.extend_from_slice(&k);
+                out.extend_from_slice(&v);
+            }
+            return;
+        }
         for layer in 0..self.n_layers {
             out.extend_from_slice(&self.k(block, layer)[slot * d..(slot + 1) * d]);
             out.extend_from_slice(&self.v(block, layer)[slot * d..(slot + 1) * d]);
@@ -323,6 +357,9 @@ impl KvPool {
     /// Write one position's key and value. Only the block's single owner may call this.
     pub fn write(&self, block: u32, layer: usize, slot: usize, k: &[f32], v: &[f32]) {
         debug_assert_eq!(self.refs[block as usize].load(Ordering::Acquire), 1, "writing a shared block");
+        if let Some(m) = self.mirror.get() {
+            return m.write(block, layer, slot, k, v);
+        }
         let d = self.kv_dim;
         let ko = self.offset(block, layer, 0) + slot * d;
         let vo = self.offset(block, layer, 1) + slot * d;

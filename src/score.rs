@@ -179,7 +179,7 @@ impl Engine {
             for r0 in (0..n_rows).step_by(max_rows) {
                 let r1 = (r0 + max_rows).min(n_rows);
                 logits.resize((r1 - r0) * vocab, 0.0);
-                self.model.output(be, &hidden[r0 * d..r1 * d], r1 - r0, &mut logits);
+                self.model.output(be, &hidden[r0 * d..r1 * d], r1 - r0, &mut logits)?;
                 for (i, row) in logits.chunks_exact(vocab).enumerate() {
                     let (item, target) = targets[r0 + i];
                     let (lp, greedy, top) = row_logprob(row, target, top_k);

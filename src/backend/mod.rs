@@ -2,6 +2,7 @@
 //! instruction set runs them; each backend fills these with its own kernels.
 
 pub mod cpu;
+pub mod cuda;
 
 use crate::kv::KvPool;
 use crate::tensor::QTensor;

@@ -86,6 +86,13 @@ impl Config<'_> {
 
 /// Translate the folder. Returns the checkpoint and what else the engine needs from the folder.
 pub fn open(dir: &Path, quantize: Option<GgmlType>) -> Result<(Checkpoint, HfExtras)> {
+    open_with(dir, quantize, false)
+}
+
+/// `open`, or with `random` the folder's config.json and tokenizer with generated weights
+/// (BF16 matrices uniform in +-0.0346, i.e. standard deviation 0.02; norm weights 1; biases
+/// small): real shapes for benchmarks without the weight files. Llama family only.
+pub fn open_with(dir: &Path, quantize: Option<GgmlType>, random: bool) -> Result<(Checkpoint, HfExtras)> {
     let d = dir.display().to_string();
     let config_path = dir.join("config.json");
     let mut config = read_json(&config_path, "config.json", &d)?
@@ -121,7 +128,9 @@ pub fn open(dir: &Path, quantize: Option<GgmlType>) -> Result<(Checkpoint, HfExt
     hyper_parameters(&c, &model_type, &mut meta)?;
 
     // Weights: one blob per safetensors file, used in place.
-    let files = if dir.join(safetensors::INDEX_FILE).is_file() {
+    let files = if random {
+        Vec::new()
+    } else if dir.join(safetensors::INDEX_FILE).is_file() {
         safetensors::open_index(dir)?
     } else if dir.join("model.safetensors").is_file() {
         vec![dir.join("model.safetensors")]
@@ -167,6 +176,9 @@ pub fn open(dir: &Path, quantize: Option<GgmlType>) -> Result<(Checkpoint, HfExt
             }
             tensors.push(TensorInfo { name, dims, ty, offset: t.offset, nbytes: t.nbytes, blob });
         }
+    }
+    if random {
+        random_weights(&c, arch, &mut tensors, &mut blobs)?;
     }
     let tied = c.bool("tie_word_embeddings").unwrap_or(arch == "gemma3" || arch == "qwen35");
     if tied {
@@ -507,6 +519,74 @@ impl Qwen35Heads {
 
 /// The type a k-quant falls back to for rows that are not whole 256-value blocks (llama.cpp's
 /// choice, so files stay comparable).
+/// Generated weights for `weights="random"` (see `open_with`), named as GGUF names them.
+fn random_weights(c: &Config, arch: &str, tensors: &mut Vec<TensorInfo>, blobs: &mut Vec<Blob>) -> Result<()> {
+    if !matches!(arch, "llama" | "qwen2" | "qwen3") {
+        return Err(Error::model(c.dir, format!("weights='random' supports the Llama family (llama, qwen2, qwen3), not '{arch}'")));
+    }
+    let (d, ff, nl) = (c.req("hidden_size")?, c.req("intermediate_size")?, c.req("num_hidden_layers")?);
+    let (nh, vocab) = (c.req("num_attention_heads")?, c.req("vocab_size")?);
+    let nkv = c.usize("num_key_value_heads")?.unwrap_or(nh);
+    let hd = c.usize("head_dim")?.unwrap_or(d / nh.max(1));
+    let mut seed = 0u64;
+    let mut add = |name: String, dims: Vec<u64>, ty: GgmlType, fill: f32| {
+        seed += 1;
+        let n: usize = dims.iter().product::<u64>() as usize;
+        let bytes = random_bytes(n, ty, seed, fill);
+        let nbytes = bytes.len() as u64;
+        blobs.push(Blob::owned(bytes));
+        tensors.push(TensorInfo { name, dims, ty, offset: 0, nbytes, blob: blobs.len() - 1 });
+    };
+    let m = |a: usize, b: usize| vec![a as u64, b as u64];
+    add("token_embd.weight".into(), m(d, vocab), GgmlType::BF16, 0.0);
+    for i in 0..nl {
+        let n = |s: &str| format!("blk.{i}.{s}");
+        add(n("attn_norm.weight"), vec![d as u64], GgmlType::F32, 1.0);
+        add(n("attn_q.weight"), m(d, nh * hd), GgmlType::BF16, 0.0);
+        add(n("attn_k.weight"), m(d, nkv * hd), GgmlType::BF16, 0.0);
+        add(n("attn_v.weight"), m(d, nkv * hd), GgmlType::BF16, 0.0);
+        if arch == "qwen2" {
+            add(n("attn_q.bias"), vec![(nh * hd) as u64], GgmlType::F32, 0.0);
+            add(n("attn_k.bias"), vec![(nkv * hd) as u64], GgmlType::F32, 0.0);
+            add(n("attn_v.bias"), vec![(nkv * hd) as u64], GgmlType::F32, 0.0);
+        }
+        if arch == "qwen3" {
+            add(n("attn_q_norm.weight"), vec![hd as u64], GgmlType::F32, 1.0);
+            add(n("attn_k_norm.weight"), vec![hd as u64], GgmlType::F32, 1.0);
+        }
+        add(n("attn_output.weight"), m(nh * hd, d), GgmlType::BF16, 0.0);
+        add(n("ffn_norm.weight"), vec![d as u64], GgmlType::F32, 1.0);
+        add(n("ffn_gate.weight"), m(d, ff), GgmlType::BF16, 0.0);
+        add(n("ffn_up.weight"), m(d, ff), GgmlType::BF16, 0.0);
+        add(n("ffn_down.weight"), m(ff, d), GgmlType::BF16, 0.0);
+    }
+    add("output_norm.weight".into(), vec![d as u64], GgmlType::F32, 1.0);
+    add("output.weight".into(), m(d, vocab), GgmlType::BF16, 0.0);
+    Ok(())
+}
+
+/// `n` values of type F32 (all `fill` when non-zero) or BF16 (uniform +-0.0346 from `seed`), made
+/// in parallel.
+fn random_bytes(n: usize, ty: GgmlType, seed: u64, fill: f32) -> Vec<u8> {
+    if ty == GgmlType::F32 {
+        let v = if fill != 0.0 { fill } else { 0.01 };
+        return (0..n).flat_map(|_| v.to_le_bytes()).collect();
+    }
+    let mut out = vec![0u8; n * 2];
+    out.par_chunks_mut(1 << 16).enumerate().for_each(|(c, chunk)| {
+        let mut st = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (c as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ 0x94D0_49BB_1331_11EB;
+        for pair in chunk.chunks_exact_mut(2) {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            let u = (st >> 40) as f32 / (1u64 << 24) as f32; // [0, 1)
+            let x = (u * 2.0 - 1.0) * 0.034_64;
+            pair.copy_from_slice(&half::bf16::from_f32(x).to_le_bytes());
+        }
+    });
+    out
+}
+
 fn fallback(ty: GgmlType) -> Option<GgmlType> {
     match ty {
         GgmlType::Q2_K | GgmlType::Q3_K => Some(GgmlType::Q4_0),

@@ -153,14 +153,15 @@ impl Model for Gemma3 {
         with_rollback(spans, |spans| self.forward_inner(be, spans, interrupted, hidden))
     }
 
-    fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]) {
+    fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]) -> Result<()> {
         if n == 0 {
-            return;
+            return Ok(());
         }
         be.matmul(&self.embd, hidden, n, logits);
         if let Some(cap) = self.softcap {
             logits.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
         }
+        Ok(())
     }
 }
 

@@ -53,31 +53,31 @@ impl Variant {
     }
 }
 
-struct Block {
-    attn_norm: Vec<f32>,
-    wq: QTensor,
-    wk: QTensor,
-    wv: QTensor,
-    bq: Option<Vec<f32>>,
-    bk: Option<Vec<f32>>,
-    bv: Option<Vec<f32>>,
-    q_norm: Option<Vec<f32>>,
-    k_norm: Option<Vec<f32>>,
-    wo: QTensor,
-    ffn_norm: Vec<f32>,
-    w_gate: QTensor,
-    w_up: QTensor,
-    w_down: QTensor,
+pub(crate) struct Block {
+    pub(crate) attn_norm: Vec<f32>,
+    pub(crate) wq: QTensor,
+    pub(crate) wk: QTensor,
+    pub(crate) wv: QTensor,
+    pub(crate) bq: Option<Vec<f32>>,
+    pub(crate) bk: Option<Vec<f32>>,
+    pub(crate) bv: Option<Vec<f32>>,
+    pub(crate) q_norm: Option<Vec<f32>>,
+    pub(crate) k_norm: Option<Vec<f32>>,
+    pub(crate) wo: QTensor,
+    pub(crate) ffn_norm: Vec<f32>,
+    pub(crate) w_gate: QTensor,
+    pub(crate) w_up: QTensor,
+    pub(crate) w_down: QTensor,
 }
 
 pub struct Llama {
-    cfg: ModelConfig,
-    rope: RopeParams,
-    embd: QTensor,
-    blocks: Vec<Block>,
-    out_norm: Vec<f32>,
+    pub(crate) cfg: ModelConfig,
+    pub(crate) rope: RopeParams,
+    pub(crate) embd: QTensor,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) out_norm: Vec<f32>,
     /// `None` when the output projection is tied to the embedding.
-    output: Option<QTensor>,
+    pub(crate) output: Option<QTensor>,
 }
 
 impl Llama {
@@ -176,10 +176,11 @@ impl Model for Llama {
         with_rollback(spans, |spans| self.forward_inner(be, spans, interrupted, hidden))
     }
 
-    fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]) {
+    fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]) -> Result<()> {
         if n > 0 {
             be.matmul(self.output.as_ref().unwrap_or(&self.embd), hidden, n, logits);
         }
+        Ok(())
     }
 }
 

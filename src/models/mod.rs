@@ -52,9 +52,22 @@ pub trait Model: Send + Sync {
     /// The output projection of `n` hidden rows into `logits` (`[n, vocab]`), written straight into
     /// the caller's buffer. Kept apart from `forward` so that callers bound the logits they hold
     /// (scoring long texts projects a few rows at a time).
-    fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]);
+    fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]) -> Result<()>;
     /// Floats of recurrent state per sequence (linear-attention layers); 0 for pure attention.
     fn recurrent_state_len(&self) -> usize {
+        0
+    }
+    /// Called once with the engine's KV pool: a model whose cache lives elsewhere (a GPU) makes
+    /// its storage here and attaches it to the pool.
+    fn bind_kv(&self, _pool: &std::sync::Arc<KvPool>) -> Result<()> {
+        Ok(())
+    }
+    /// Where the model runs ("cpu" unless a device model says otherwise).
+    fn device(&self) -> String {
+        "cpu".to_string()
+    }
+    /// Bytes of weight matrices read per decoded token (0 when the model does not say).
+    fn weight_bytes(&self) -> usize {
         0
     }
 }

@@ -232,10 +232,11 @@ impl Model for Qwen35 {
         with_rollback(spans, |spans| self.forward_inner(be, spans, interrupted, hidden))
     }
 
-    fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]) {
+    fn output(&self, be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]) -> Result<()> {
         if n > 0 {
             be.matmul(self.output.as_ref().unwrap_or(&self.embd), hidden, n, logits);
         }
+        Ok(())
     }
 }
 

@@ -27,7 +27,7 @@ impl PyEngine {
 impl PyEngine {
     #[new]
     #[pyo3(signature = (model, threads=None, context_length=None, kv_cache_tokens=None, kv_block_size=None,
-        prefix_cache_tokens=None, quantize=None))]
+        prefix_cache_tokens=None, quantize=None, device=None, weights=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -38,8 +38,10 @@ impl PyEngine {
         kv_block_size: Option<usize>,
         prefix_cache_tokens: Option<usize>,
         quantize: Option<String>,
+        device: Option<String>,
+        weights: Option<String>,
     ) -> PyResult<Self> {
-        let opts = EngineOptions { threads, context_length, kv_cache_tokens, kv_block_size, prefix_cache_tokens, quantize };
+        let opts = EngineOptions { threads, context_length, kv_cache_tokens, kv_block_size, prefix_cache_tokens, quantize, device, weights };
         let eng = run(py, |_| Engine::load(&model, &opts))?;
         Ok(PyEngine { inner: RwLock::new(Some(Arc::new(eng))) })
     }

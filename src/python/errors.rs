@@ -13,6 +13,7 @@ pyo3::create_exception!(lanner, ContextOverflowError, PyValueError, "More tokens
 pyo3::create_exception!(lanner, KVCacheFullError, PyRuntimeError, "The KV cache pool has no free block left.");
 pyo3::create_exception!(lanner, SessionBusyError, PyRuntimeError, "A session used from two threads at once.");
 pyo3::create_exception!(lanner, EngineClosedError, PyRuntimeError, "The engine was closed.");
+pyo3::create_exception!(lanner, DeviceError, PyRuntimeError, "A device (GPU) that cannot be used, or a device operation that failed.");
 
 pub fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
@@ -25,6 +26,7 @@ pub fn to_py(e: Error) -> PyErr {
         Error::Busy(_) => SessionBusyError::new_err(msg),
         Error::Interrupted => PyKeyboardInterrupt::new_err("interrupted; the session was left as it was before the call"),
         Error::Closed => EngineClosedError::new_err(msg),
+        Error::Device(_) => DeviceError::new_err(msg),
         Error::Internal(_) => PyRuntimeError::new_err(msg),
     }
 }

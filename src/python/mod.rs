@@ -2,6 +2,7 @@
 
 pub mod arrays;
 pub mod batch;
+pub mod device;
 pub mod engine;
 pub mod errors;
 pub mod session;
@@ -72,6 +73,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::PyScoreResult>()?;
     m.add_class::<batch::PyPerplexity>()?;
     m.add_function(wrap_pyfunction!(cpu_info, m)?)?;
+    m.add_function(wrap_pyfunction!(device::cuda_info, m)?)?;
+    m.add_function(wrap_pyfunction!(device::quantize_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(device::dequantize_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(device::cuda_kernel_test, m)?)?;
     m.add_function(wrap_pyfunction!(read_tensor, m)?)?;
     m.add_function(wrap_pyfunction!(convert, m)?)?;
     m.add_function(wrap_pyfunction!(engine::render_chat_template, m)?)?;
@@ -81,6 +86,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("KVCacheFullError", py.get_type::<errors::KVCacheFullError>())?;
     m.add("SessionBusyError", py.get_type::<errors::SessionBusyError>())?;
     m.add("EngineClosedError", py.get_type::<errors::EngineClosedError>())?;
+    m.add("DeviceError", py.get_type::<errors::DeviceError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,380 @@
+//! The Llama family's forward pass with every tensor on the GPU: the weights the model file
+//! loaded (`models::llama::Llama`) are uploaded once in their GGUF formats, activations and the
+//! paged KV cache stay in device memory, and only token ids, positions and block tables go up and
+//! the requested hidden rows / logits come down. The arithmetic is the model file's, op for op
+//! (same weights, same order), so the CPU backend is its reference.
+
+use super::device::{DBuf, Gpu};
+use super::ops::{self, AttnDims, AttnMeta, BlasScratch, DWeight, MatPath};
+use crate::backend::{Backend, RopeParams};
+use crate::batch::Span;
+use crate::error::{Error, Result};
+use crate::kv::{KvMirror, KvPool};
+use crate::models::llama::Llama;
+use crate::models::{check_hidden, with_rollback, BatchPlan, Model, ModelConfig};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+struct DBlock {
+    attn_norm: DBuf,
+    wq: DWeight,
+    wk: DWeight,
+    wv: DWeight,
+    bq: Option<DBuf>,
+    bk: Option<DBuf>,
+    bv: Option<DBuf>,
+    q_norm: Option<DBuf>,
+    k_norm: Option<DBuf>,
+    wo: DWeight,
+    ffn_norm: DBuf,
+    w_gate: DWeight,
+    w_up: DWeight,
+    w_down: DWeight,
+}
+
+/// The device K/V of every layer: `n_slots x kv_dim` f32 each, slot = block * block_size + offset.
+pub struct DeviceKv {
+    gpu: Arc<Gpu>,
+    k: Vec<DBuf>,
+    v: Vec<DBuf>,
+    kv_dim: usize,
+    block_size: usize,
+}
+
+impl KvMirror for DeviceKv {
+    fn copy_block(&self, from: u32, to: u32) {
+        let bytes = self.block_size * self.kv_dim * 4;
+        let (f, t) = (from as usize * bytes, to as usize * bytes);
+        for l in 0..self.k.len() {
+            for b in [&self.k[l], &self.v[l]] {
+                if let Err(e) = self.gpu.copy(b.ptr + t as u64, b.ptr + f as u64, bytes) {
+                    log::error!("copying a KV block on the GPU failed: {e}");
+                }
+            }
+        }
+    }
+
+    fn read(&self, block: u32, layer: usize, slot: usize, k: &mut [f32], v: &mut [f32]) {
+        let off = ((block as usize * self.block_size + slot) * self.kv_dim * 4) as u64;
+        let r = self.gpu.sync().and_then(|_| self.gpu.download(k, self.k[layer].ptr + off)).and_then(|_| self.gpu.download(v, self.v[layer].ptr + off));
+        if let Err(e) = r {
+            log::error!("reading the KV cache from the GPU failed: {e}");
+        }
+    }
+
+    fn write(&self, block: u32, layer: usize, slot: usize, k: &[f32], v: &[f32]) {
+        let off = ((block as usize * self.block_size + slot) * self.kv_dim * 4) as u64;
+        let r = self.gpu.upload(self.k[layer].ptr + off, k).and_then(|_| self.gpu.upload(self.v[layer].ptr + off, v));
+        if let Err(e) = r {
+            log::error!("writing the KV cache to the GPU failed: {e}");
+        }
+    }
+}
+
+/// Activations of the largest batch seen so far (grown on demand).
+#[derive(Default)]
+struct Scratch {
+    cap: usize,
+    x: Option<DBuf>,
+    h: Option<DBuf>,
+    h2: Option<DBuf>,
+    q: Option<DBuf>,
+    k: Option<DBuf>,
+    v: Option<DBuf>,
+    att: Option<DBuf>,
+    gate: Option<DBuf>,
+    up: Option<DBuf>,
+    ints: Option<DBuf>,
+    ints_cap: usize,
+    part: Option<DBuf>,
+    part_cap: usize,
+    logits_in: Option<DBuf>,
+    logits: Option<DBuf>,
+    logits_cap: usize,
+    blas: BlasScratch,
+}
+
+fn p(b: &Option<DBuf>) -> u64 {
+    b.as_ref().map_or(0, |b| b.ptr)
+}
+
+pub struct CudaLlama {
+    cfg: ModelConfig,
+    gpu: Arc<Gpu>,
+    rope: RopeParams,
+    inv_freq: DBuf,
+    embd: DWeight,
+    blocks: Vec<DBlock>,
+    out_norm: DBuf,
+    output: Option<DWeight>,
+    weight_bytes: usize,
+    kv: Mutex<Option<Arc<DeviceKv>>>,
+    scratch: Mutex<Scratch>,
+}
+
+impl CudaLlama {
+    /// Upload `m`'s weights to `gpu` (the host copy can then be dropped).
+    pub fn new(gpu: Arc<Gpu>, m: &Llama) -> Result<CudaLlama> {
+        if m.cfg.head_dim > 256 || m.rope.dim / 2 > 1024 {
+            return Err(Error::Device(format!("head dimension {} is larger than the CUDA kernels' 256", m.cfg.head_dim)));
+        }
+        let g = &*gpu;
+        let vec = |v: &[f32]| g.upload_new(v);
+        let opt = |v: &Option<Vec<f32>>| v.as_deref().map(vec).transpose();
+        let mut blocks = Vec::with_capacity(m.blocks.len());
+        let mut weight_bytes = 0;
+        for b in &m.blocks {
+            let w = |t| -> Result<DWeight> { DWeight::upload(g, t) };
+            let db = DBlock {
+                attn_norm: vec(&b.attn_norm)?,
+                wq: w(&b.wq)?,
+                wk: w(&b.wk)?,
+                wv: w(&b.wv)?,
+                bq: opt(&b.bq)?,
+                bk: opt(&b.bk)?,
+                bv: opt(&b.bv)?,
+                q_norm: opt(&b.q_norm)?,
+                k_norm: opt(&b.k_norm)?,
+                wo: w(&b.wo)?,
+                ffn_norm: vec(&b.ffn_norm)?,
+                w_gate: w(&b.w_gate)?,
+                w_up: w(&b.w_up)?,
+                w_down: w(&b.w_down)?,
+            };
+            weight_bytes += [&db.wq, &db.wk, &db.wv, &db.wo, &db.w_gate, &db.w_up, &db.w_down].iter().map(|w| w.bytes()).sum::<usize>();
+            blocks.push(db);
+        }
+        let embd = DWeight::upload(g, &m.embd)?;
+        let output = m.output.as_ref().map(|t| DWeight::upload(g, t)).transpose()?;
+        weight_bytes += output.as_ref().unwrap_or(&embd).bytes();
+        Ok(CudaLlama {
+            cfg: m.cfg.clone(),
+            rope: m.rope.clone(),
+            inv_freq: g.upload_new(&m.rope.inv_freq)?,
+            embd,
+            blocks,
+            out_norm: vec(&m.out_norm)?,
+            output,
+            weight_bytes,
+            kv: Mutex::new(None),
+            scratch: Mutex::new(Scratch::default()),
+            gpu,
+        })
+    }
+
+    /// Bytes of weights read per decoded token (every matrix once, the embedding row aside).
+    pub fn weight_bytes_per_token(&self) -> usize {
+        self.weight_bytes
+    }
+
+    fn grow(&self, s: &mut Scratch, n: usize) -> Result<()> {
+        if n <= s.cap {
+            return Ok(());
+        }
+        let c = &self.cfg;
+        let n = n.next_power_of_two().max(8);
+        let f = |len: usize| -> Result<Option<DBuf>> { Ok(Some(self.gpu.alloc(len * 4)?)) };
+        let (q_dim, kv_dim) = (c.n_head * c.head_dim, c.kv_dim());
+        // free the old ones first (they may be large)
+        *s = Scratch { blas: std::mem::take(&mut s.blas), ..Default::default() };
+        s.x = f(n * c.n_embd)?;
+        s.h = f(n * c.n_embd)?;
+        s.h2 = f(n * c.n_embd)?;
+        s.q = f(n * q_dim)?;
+        s.k = f(n * kv_dim)?;
+        s.v = f(n * kv_dim)?;
+        s.att = f(n * q_dim)?;
+        s.gate = f(n * c.n_ff)?;
+        s.up = f(n * c.n_ff)?;
+        s.cap = n;
+        Ok(())
+    }
+
+    fn forward_inner(&self, spans: &mut [Span], interrupted: &dyn Fn() -> bool, hidden: &mut [f32]) -> Result<()> {
+        let c = &self.cfg;
+        check_hidden(spans, c.n_embd, hidden)?;
+        let kv = self.kv.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let kv = kv.ok_or_else(|| Error::Internal("the CUDA model has no KV cache bound".into()))?;
+        let plan = BatchPlan::new(spans, c)?;
+        let n = plan.n();
+        if n == 0 {
+            return Ok(());
+        }
+        let g = &*self.gpu;
+        let (d, hd) = (c.n_embd, c.head_dim);
+        let (q_dim, kv_dim) = (c.n_head * hd, c.kv_dim());
+        let mut s = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        self.grow(&mut s, n)?;
+
+        // token ids, positions, slots, per-row sequence, block tables: one upload
+        let bs = kv.block_size;
+        let max_blocks = spans.iter().map(|s| s.kv.blocks.len()).max().unwrap_or(1).max(1);
+        let mut ints: Vec<i32> = Vec::with_capacity(4 * n + spans.len() * max_blocks);
+        ints.extend(plan.ids.iter().map(|&t| t as i32));
+        ints.extend(plan.positions.iter().map(|&p| p as i32));
+        ints.extend(plan.slots.iter().map(|&(b, o)| (b as usize * bs + o) as i32));
+        for (i, sp) in spans.iter().enumerate() {
+            ints.extend(std::iter::repeat_n(i as i32, sp.tokens.len()));
+        }
+        for sp in spans.iter() {
+            ints.extend(sp.kv.blocks.iter().map(|&b| b as i32));
+            ints.extend(std::iter::repeat_n(0, max_blocks - sp.kv.blocks.len()));
+        }
+        if ints.len() > s.ints_cap {
+            s.ints = None;
+            s.ints = Some(g.alloc(ints.len().next_power_of_two() * 4)?);
+            s.ints_cap = ints.len().next_power_of_two();
+        }
+        let ib = p(&s.ints);
+        g.upload(ib, &ints)?;
+        let (ids, pos, slots, row_seq, table) = (ib, ib + 4 * n as u64, ib + 8 * n as u64, ib + 12 * n as u64, ib + 16 * n as u64);
+        let max_keys = plan.positions.iter().max().map_or(1, |&p| p + 1);
+        let meta = AttnMeta { block_table: table, row_seq, row_pos: pos, max_blocks, block_size: bs, n_rows: n, max_keys };
+        let dims = AttnDims {
+            n_head: c.n_head,
+            n_kv_head: c.n_kv_head,
+            head_dim: hd,
+            scale: 1.0 / (hd as f32).sqrt(),
+            window: c.sliding_window.unwrap_or(0),
+        };
+        let splits = ops::choose_splits(n, c.n_head, max_keys);
+        let part_len = n * c.n_head * splits * (hd + 2);
+        if part_len > s.part_cap {
+            s.part = None;
+            s.part = Some(g.alloc(part_len * 4)?);
+            s.part_cap = part_len;
+        }
+
+        let (x, h, h2, q, k, v, att, gate, up) = (p(&s.x), p(&s.h), p(&s.h2), p(&s.q), p(&s.k), p(&s.v), p(&s.att), p(&s.gate), p(&s.up));
+        let part = p(&s.part);
+        let blas = &mut s.blas;
+        let mm = |w: &DWeight, input: u64, out: u64, blas: &mut BlasScratch| ops::matmul(g, w, input, n, out, MatPath::Auto, blas);
+        ops::get_rows(g, &self.embd, ids, n, x)?;
+        let mut pending: Option<u64> = None; // residual still to be added into x
+        for (layer, b) in self.blocks.iter().enumerate() {
+            if interrupted() {
+                return Err(Error::Interrupted);
+            }
+            ops::add_rms_norm(g, x, pending.take(), b.attn_norm.ptr, h, n, d, c.norm_eps)?;
+            mm(&b.wq, h, q, blas)?;
+            mm(&b.wk, h, k, blas)?;
+            mm(&b.wv, h, v, blas)?;
+            for (bias, t, dim) in [(&b.bq, q, q_dim), (&b.bk, k, kv_dim), (&b.bv, v, kv_dim)] {
+                if let Some(bias) = bias {
+                    ops::add_bias(g, t, bias.ptr, n, dim)?;
+                }
+            }
+            if let (Some(qn), Some(kn)) = (&b.q_norm, &b.k_norm) {
+                ops::add_rms_norm(g, q, None, qn.ptr, q, n * c.n_head, hd, c.norm_eps)?;
+                ops::add_rms_norm(g, k, None, kn.ptr, k, n * c.n_kv_head, hd, c.norm_eps)?;
+            }
+            ops::rope(g, q, c.n_head, hd, pos, self.inv_freq.ptr, &self.rope, n)?;
+            ops::rope(g, k, c.n_kv_head, hd, pos, self.inv_freq.ptr, &self.rope, n)?;
+            ops::kv_store(g, k, v, kv.k[layer].ptr, kv.v[layer].ptr, slots, kv_dim, n)?;
+            ops::attention(g, q, kv.k[layer].ptr, kv.v[layer].ptr, &meta, &dims, splits, part, att)?;
+            mm(&b.wo, att, h2, blas)?;
+            ops::add_rms_norm(g, x, Some(h2), b.ffn_norm.ptr, h, n, d, c.norm_eps)?;
+            mm(&b.w_gate, h, gate, blas)?;
+            mm(&b.w_up, h, up, blas)?;
+            ops::binary(g, "swiglu", gate, up, n * c.n_ff)?;
+            mm(&b.w_down, gate, h2, blas)?;
+            pending = Some(h2);
+        }
+        // final norm into h (x keeps the residual stream)
+        ops::add_rms_norm(g, x, pending, self.out_norm.ptr, h, n, d, c.norm_eps)?;
+        // the rows each span asked for
+        let mut o = 0;
+        for (sp, &row0) in spans.iter().zip(&plan.row0s) {
+            let nt = sp.tokens.len();
+            let want = sp.want.rows(nt);
+            if want > 0 {
+                let r0 = row0 + nt - want;
+                g.download(&mut hidden[o * d..(o + want) * d], h + (r0 * d * 4) as u64)?;
+                o += want;
+            }
+        }
+        g.sync()?;
+        for sp in spans.iter_mut() {
+            sp.kv.len += sp.tokens.len();
+        }
+        Ok(())
+    }
+
+    fn output_inner(&self, hidden: &[f32], n: usize, logits: &mut [f32]) -> Result<()> {
+        let g = &*self.gpu;
+        let w = self.output.as_ref().unwrap_or(&self.embd);
+        let mut s = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        if n > s.logits_cap {
+            s.logits = None;
+            s.logits_in = None;
+            s.logits_in = Some(g.alloc(n * self.cfg.n_embd * 4)?);
+            s.logits = Some(g.alloc(n * w.rows * 4)?);
+            s.logits_cap = n;
+        }
+        let (inp, out) = (p(&s.logits_in), p(&s.logits));
+        g.upload(inp, hidden)?;
+        ops::matmul(g, w, inp, n, out, MatPath::Auto, &mut s.blas)?;
+        g.download(logits, out)
+    }
+}
+
+impl Model for CudaLlama {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn weight_types(&self) -> Vec<(String, usize)> {
+        let mut m: BTreeMap<String, usize> = BTreeMap::new();
+        let mut add = |t: &DWeight| *m.entry(t.ty.name().to_string()).or_default() += 1;
+        add(&self.embd);
+        for b in &self.blocks {
+            for t in [&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down] {
+                add(t);
+            }
+        }
+        if let Some(o) = &self.output {
+            add(o);
+        }
+        m.into_iter().collect()
+    }
+
+    fn forward(&self, _be: &dyn Backend, spans: &mut [Span], interrupted: &dyn Fn() -> bool, hidden: &mut [f32]) -> Result<()> {
+        with_rollback(spans, |spans| self.forward_inner(spans, interrupted, hidden))
+    }
+
+    fn output(&self, _be: &dyn Backend, hidden: &[f32], n: usize, logits: &mut [f32]) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.output_inner(hidden, n, logits)
+    }
+
+    fn bind_kv(&self, pool: &Arc<KvPool>) -> Result<()> {
+        let slots = pool.n_blocks * pool.block_size;
+        let bytes = slots * pool.kv_dim * 4;
+        let mut k = Vec::with_capacity(pool.n_layers);
+        let mut v = Vec::with_capacity(pool.n_layers);
+        for _ in 0..pool.n_layers {
+            k.push(self.gpu.alloc_zeroed(bytes)?);
+            v.push(self.gpu.alloc_zeroed(bytes)?);
+        }
+        let dk = Arc::new(DeviceKv { gpu: self.gpu.clone(), k, v, kv_dim: pool.kv_dim, block_size: pool.block_size });
+        pool.set_mirror(dk.clone());
+        *self.kv.lock().unwrap_or_else(|e| e.into_inner()) = Some(dk);
+        Ok(())
+    }
+
+    fn device(&self) -> String {
+        format!("cuda:{} ({}, {:.0} GiB)", self.gpu.ordinal, self.gpu.name, self.gpu.total_mem as f64 / (1u64 << 30) as f64)
+    }
+
+    fn weight_bytes(&self) -> usize {
+        self.weight_bytes
+    }
+}
+
+impl Drop for CudaLlama {
+    fn drop(&mut self) {
+        let _ = self.gpu.sync();
+    }
+}
