@@ -21,6 +21,7 @@ from ._lanner import (
     Chunk,
     Completion,
     ContextOverflowError,
+    DeviceError,
     EngineClosedError,
     GenerateStream,
     KVCacheFullError,
@@ -33,6 +34,7 @@ from ._lanner import (
     __version__,
     convert,
     cpu_info,
+    cuda_info,
     read_tensor,
 )
 from ._engine import Engine
@@ -45,6 +47,7 @@ __all__ = [
     "Completion",
     "ContextOverflowError",
     "DEFAULT_MODEL",
+    "DeviceError",
     "Engine",
     "EngineClosedError",
     "GenerateStream",
@@ -58,6 +61,7 @@ __all__ = [
     "TokenizerError",
     "__version__",
     "convert",
+    "cuda_info",
     "cpu_info",
     "fetch_model",
     "read_tensor",

@@ -29,6 +29,24 @@ class SessionBusyError(RuntimeError):
 class EngineClosedError(RuntimeError):
     """The engine was closed."""
 
+class DeviceError(RuntimeError):
+    """A device (GPU) that cannot be used, or a device operation that failed."""
+
+def cuda_info() -> dict[str, Any]:
+    """Whether a CUDA GPU can be used: {"available", "reason" (why not), "devices" (name,
+    memory_bytes, compute_capability), "kernels" (how cuda/*.cu were compiled)}."""
+
+def quantize(type: str, x: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
+    """Quantize float32 rows [rows, cols] into GGUF blocks of `type` with lanner's CPU reference
+    quantizer; returns uint8 [rows, row_bytes]."""
+
+def dequantize(type: str, data: npt.NDArray[np.uint8], cols: int) -> npt.NDArray[np.float32]:
+    """Dequantize uint8 rows [rows, row_bytes] of `type` with the CPU reference; float32 [rows, cols]."""
+
+def cuda_kernel_test(op: str, arrays: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Run one CUDA kernel on numpy inputs (for tests that compare it with a CPU reference):
+    ops matmul, get_rows, dequant_bf16, add_rms_norm, rope, attention, swiglu, geglu, argmax."""
+
 def cpu_info() -> dict[str, Any]:
     """CPU architecture, features, detected tier and the tier in use (after LANNER_CPU)."""
 
@@ -132,6 +150,9 @@ class Engine:
         kv_cache_tokens: int | None = None,
         kv_block_size: int | None = None,
         prefix_cache_tokens: int | None = None,
+        quantize: str | None = None,
+        device: str | None = None,
+        weights: str | None = None,
     ) -> None: ...
     @property
     def info(self) -> dict[str, Any]: ...

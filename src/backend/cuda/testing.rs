@@ -28,7 +28,14 @@ pub enum Param {
 
 fn gpu() -> Result<Arc<Gpu>> {
     static G: OnceLock<std::result::Result<Arc<Gpu>, String>> = OnceLock::new();
-    G.get_or_init(|| Gpu::open(0).map_err(|e| e.to_string())).clone().map_err(Error::Device)
+    G.get_or_init(|| {
+        Gpu::open(0).map_err(|e| match e {
+            Error::Device(m) => m,
+            o => o.to_string(),
+        })
+    })
+    .clone()
+    .map_err(Error::Device)
 }
 
 struct Args {
