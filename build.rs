@@ -61,7 +61,10 @@ fn cuda_kernels() {
                 .arg(&src_path)
                 .status();
             match st {
-                Ok(s) if s.success() => ptx = format!("Some(include_str!({:?}))", ptx_path.display().to_string()),
+                Ok(s) if s.success() => {
+                    lower_ptx_version(&ptx_path);
+                    ptx = format!("Some(include_str!({:?}))", ptx_path.display().to_string())
+                }
                 other => println!("cargo:warning=nvcc failed on {}: {other:?}; NVRTC will compile it at run time", f.display()),
             }
         }
@@ -99,4 +102,20 @@ fn find_nvcc() -> Option<PathBuf> {
         }
     }
     cands.into_iter().find(|p| works(p))
+}
+
+/// A newer nvcc stamps its own PTX ISA version (CUDA 13.5: 9.5), which older drivers refuse
+/// although these kernels use nothing newer than PTX 8.0 (CUDA 12.0): stamp 8.0, so any CUDA 12+
+/// driver JIT-compiles them (checked with ptxas 12.9 for sm_90). A driver that still refuses makes
+/// the loader fall back to NVRTC.
+fn lower_ptx_version(path: &Path) {
+    let Ok(text) = std::fs::read_to_string(path) else { return };
+    let lowered: Vec<String> = text
+        .lines()
+        .map(|l| match l.strip_prefix(".version ").and_then(|v| v.trim().parse::<f32>().ok()) {
+            Some(v) if v > 8.0 => ".version 8.0".to_string(),
+            _ => l.to_string(),
+        })
+        .collect();
+    let _ = std::fs::write(path, lowered.join("\n") + "\n");
 }

@@ -73,6 +73,10 @@ impl Engine {
         let quantize = opts.quantize.as_deref().map(hf::parse_quant_type).transpose()?;
         let mut generation_defaults = Vec::new();
         let device = crate::backend::cuda::Device::parse(opts.device.as_deref().unwrap_or("cpu"))?.resolve();
+        if let crate::backend::cuda::Device::Cuda(_) = device {
+            // fail before reading (or generating) gigabytes of weights
+            crate::backend::cuda::device::probe().map_err(|why| Error::Device(format!("no usable CUDA GPU: {why}")))?;
+        }
         let random = match opts.weights.as_deref() {
             None | Some("file") => false,
             Some("random") => true,
