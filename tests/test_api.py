@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import lanner
+from logits_check import assert_logits_close
 
 PROMPT = "The capital of France is"
 
@@ -76,7 +77,9 @@ def test_incremental_equals_one_shot(smollm2):
     full = a.feed(ids, logits="all")
     b = smollm2.session()
     rows = [b.feed([t]) for t in ids]
-    np.testing.assert_allclose(np.stack(rows), full, rtol=1e-4, atol=1e-4)
+    # one token at a time runs the int8 decode kernels, the prompt the float32 GEMM: see
+    # tests/logits_check.py for the tolerance (measured here: <= 0.0019 x std)
+    assert_logits_close(np.stack(rows), full, what="token by token vs one shot")
 
 
 def test_reset_and_tokens(smollm2):

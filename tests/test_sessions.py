@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import lanner
+from logits_check import assert_logits_close
 
 PROMPT = "In a quiet village by the sea, an old fisherman told stories about the stars. " * 6
 
@@ -38,7 +39,9 @@ def test_fork_inside_a_block_then_reset(smollm2):
     f = s.fork()
     f.reset()
     f.feed("completely different")
-    np.testing.assert_allclose(s.feed(" four"), smollm2.session().feed("one two three four"), rtol=1e-4, atol=1e-4)
+    # " four" alone is a decode step (int8 kernels), the reference a prompt (float32): see
+    # tests/logits_check.py (measured: <= 0.0008 x std; reading f's KV instead would be 3 x std)
+    assert_logits_close(s.feed(" four"), smollm2.session().feed("one two three four"), what="fork's parent")
 
 
 def test_save_and_load_round_trip(smollm2, tmp_path):
