@@ -53,21 +53,29 @@ __device__ __forceinline__ u16 to_bf16(float f) {
 
 __device__ __forceinline__ u32 ld_u16(const u8* p) { return (u32)(*(const u16*)p); }
 
-// 8 bytes at a 2-byte aligned address, little-endian: bytes 0..3 in lo, 4..7 in hi.
+// 8 bytes at a 2-byte aligned address as four 16-bit words: byte i is (w[i / 2] >> 8 (i % 2)) & 255.
 struct B8 {
-    u32 lo, hi;
+    u32 w[4];
 };
 
 __device__ __forceinline__ B8 ld8(const u8* p) {
     const u16* q = (const u16*)p;
     B8 r;
-    r.lo = (u32)q[0] | ((u32)q[1] << 16);
-    r.hi = (u32)q[2] | ((u32)q[3] << 16);
+#pragma unroll
+    for (int k = 0; k < 4; k++) r.w[k] = q[k];
     return r;
 }
 
-// Byte i (0..7, a compile-time constant after unrolling) of a B8.
-__device__ __forceinline__ u32 byte_of(const B8& b, int i) { return ((i < 4 ? b.lo : b.hi) >> (8 * (i & 3))) & 0xffu; }
+// Byte i (0..7, a compile-time constant after unrolling) of a B8, shifted right by sh more bits;
+// the caller masks the bits it wants.
+__device__ __forceinline__ u32 bits_of(const B8& b, int i, int sh) { return b.w[i >> 1] >> (8 * (i & 1) + sh); }
+
+// Exact int -> float for small integers without a conversion instruction: v (0 <= v < 2^23) OR'd
+// into the bits of 2^23 is the float 2^23 + v; subtracting 2^23 + bias leaves v - bias exactly
+// (every integer below 2^24 is a float, and the subtraction of two such is exact).
+#define LN_MAGIC 0x4b000000u
+__device__ __forceinline__ float int_minus(u32 v, float bias_plus_2p23) { return __uint_as_float(v | LN_MAGIC) - bias_plus_2p23; }
+#define LN_2P23 8388608.0f
 
 __device__ __forceinline__ float f16_at(const u8* p) { return f16_to_f32((u16)ld_u16(p)); }
 
@@ -173,7 +181,7 @@ struct T_q4_0 {
         const B8 q = ld8(b + 2 + (j0 & 15));
         const int sh = (j0 & 16) ? 4 : 0;
 #pragma unroll
-        for (int i = 0; i < 8; i++) out[i] = (float)((int)((byte_of(q, i) >> sh) & 15u) - 8) * d;
+        for (int i = 0; i < 8; i++) out[i] = int_minus(bits_of(q, i, sh) & 15u, LN_2P23 + 8.0f) * d;
     }
 };
 
@@ -186,7 +194,7 @@ struct T_q4_1 {
         const B8 q = ld8(b + 4 + (j0 & 15));
         const int sh = (j0 & 16) ? 4 : 0;
 #pragma unroll
-        for (int i = 0; i < 8; i++) out[i] = __fmul_rn((float)((byte_of(q, i) >> sh) & 15u), d) + m;
+        for (int i = 0; i < 8; i++) out[i] = __fmul_rn(int_minus(bits_of(q, i, sh) & 15u, LN_2P23), d) + m;
     }
 };
 
@@ -201,8 +209,8 @@ struct T_q5_0 {
         const int sh = (j0 & 16) ? 4 : 0;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-            const u32 v = ((byte_of(q, i) >> sh) & 15u) | (((qh >> (j0 + i)) & 1u) << 4);
-            out[i] = (float)((int)v - 16) * d;
+            const u32 v = (bits_of(q, i, sh) & 15u) | (((qh >> (j0 + i)) & 1u) << 4);
+            out[i] = int_minus(v, LN_2P23 + 16.0f) * d;
         }
     }
 };
@@ -218,8 +226,8 @@ struct T_q5_1 {
         const int sh = (j0 & 16) ? 4 : 0;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-            const u32 v = ((byte_of(q, i) >> sh) & 15u) | (((qh >> (j0 + i)) & 1u) << 4);
-            out[i] = __fmul_rn((float)v, d) + m;
+            const u32 v = (bits_of(q, i, sh) & 15u) | (((qh >> (j0 + i)) & 1u) << 4);
+            out[i] = __fmul_rn(int_minus(v, LN_2P23), d) + m;
         }
     }
 };
@@ -232,7 +240,7 @@ struct T_q8_0 {
         const float d = f16_at(b);
         const B8 q = ld8(b + 2 + j0);
 #pragma unroll
-        for (int i = 0; i < 8; i++) out[i] = (float)(int)(i8)(u8)byte_of(q, i) * d;
+        for (int i = 0; i < 8; i++) out[i] = int_minus((bits_of(q, i, 0) & 0xffu) ^ 0x80u, LN_2P23 + 128.0f) * d;
     }
 };
 
@@ -250,7 +258,7 @@ struct T_q2_k {
         const B8 q = ld8(b + 16 + 32 * (s >> 2) + j0);
         const int sh = 2 * (s & 3);
 #pragma unroll
-        for (int i = 0; i < 8; i++) out[i] = __fmul_rn(dl, (float)((byte_of(q, i) >> sh) & 3u)) - ml;
+        for (int i = 0; i < 8; i++) out[i] = __fmul_rn(dl, int_minus(bits_of(q, i, sh) & 3u, LN_2P23)) - ml;
     }
 };
 
@@ -271,8 +279,8 @@ struct T_q3_k {
         const int sh = 2 * (s & 3);
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-            const int v = (int)((byte_of(q, i) >> sh) & 3u) - (((byte_of(hm, i) >> s) & 1u) ? 0 : 4);
-            out[i] = dl * (float)v;
+            const u32 v = (bits_of(q, i, sh) & 3u) | ((bits_of(hm, i, s) & 1u) << 2);
+            out[i] = dl * int_minus(v, LN_2P23 + 4.0f);
         }
     }
 };
@@ -299,7 +307,7 @@ struct T_q4_k {
         const B8 q = ld8(b + 16 + 32 * (s >> 1) + j0);
         const int sh = (s & 1) * 4;
 #pragma unroll
-        for (int i = 0; i < 8; i++) out[i] = __fmul_rn(d1, (float)((byte_of(q, i) >> sh) & 15u)) - m1;
+        for (int i = 0; i < 8; i++) out[i] = __fmul_rn(d1, int_minus(bits_of(q, i, sh) & 15u, LN_2P23)) - m1;
     }
 };
 
@@ -316,8 +324,8 @@ struct T_q5_k {
         const int sh = (s & 1) * 4;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-            const u32 v = ((byte_of(q, i) >> sh) & 15u) + (((byte_of(qh, i) >> s) & 1u) ? 16u : 0u);
-            out[i] = __fmul_rn(d1, (float)v) - m1;
+            const u32 v = (bits_of(q, i, sh) & 15u) | ((bits_of(qh, i, s) & 1u) << 4);
+            out[i] = __fmul_rn(d1, int_minus(v, LN_2P23)) - m1;
         }
     }
 };
@@ -335,8 +343,8 @@ struct T_q6_k {
         const int sl = (k >> 1) * 4, shh = 2 * k;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-            const int v = (int)(((byte_of(ql, i) >> sl) & 15u) | (((byte_of(qh, i) >> shh) & 3u) << 4)) - 32;
-            out[i] = dsc * (float)v;
+            const u32 v = (bits_of(ql, i, sl) & 15u) | ((bits_of(qh, i, shh) & 3u) << 4);
+            out[i] = dsc * int_minus(v, LN_2P23 + 32.0f);
         }
     }
 };
