@@ -125,7 +125,7 @@ pub struct Gpu {
     modules: Vec<Arc<CudaModule>>,
     funcs: Mutex<HashMap<String, CudaFunction>>,
     /// cuBLAS, or why it is not there.
-    pub blas: std::result::Result<cudarc::cublas::CudaBlas, String>,
+    pub blas: std::result::Result<Mutex<cudarc::cublas::CudaBlas>, String>,
     pub kernels_from: String,
 }
 
@@ -136,7 +136,19 @@ unsafe impl Sync for Gpu {}
 impl Gpu {
     /// Open device `ordinal`: context, a stream, every kernel module (PTX embedded at build time,
     /// or compiled by NVRTC when there is none or the driver rejects it), cuBLAS if it loads.
+    /// One `Gpu` per device for the whole process (engines share its stream, modules and cuBLAS).
     pub fn open(ordinal: usize) -> Result<Arc<Gpu>> {
+        static OPEN: OnceLock<Mutex<HashMap<usize, Arc<Gpu>>>> = OnceLock::new();
+        let mut open = OPEN.get_or_init(|| Mutex::new(HashMap::new())).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = open.get(&ordinal) {
+            return Ok(g.clone());
+        }
+        let g = Gpu::open_new(ordinal)?;
+        open.insert(ordinal, g.clone());
+        Ok(g)
+    }
+
+    fn open_new(ordinal: usize) -> Result<Arc<Gpu>> {
         let n = probe().map_err(|why| Error::Device(format!("no usable CUDA GPU: {why}")))?;
         if ordinal >= n {
             return Err(Error::Device(format!("cuda:{ordinal} does not exist ({n} GPU(s): cuda:0..cuda:{})", n - 1)));
@@ -169,7 +181,7 @@ impl Gpu {
             }
             // SAFETY: only tries to open the library.
             let blas = if unsafe { cudarc::cublas::sys::is_culib_present() } {
-                guarded("cuBLAS", || cudarc::cublas::CudaBlas::new(stream.clone()).map_err(|e| dev_err("cuBLAS", e)))
+                guarded("cuBLAS", || cudarc::cublas::CudaBlas::new(stream.clone()).map(Mutex::new).map_err(|e| dev_err("cuBLAS", e)))
                     .map_err(|e| e.to_string())
             } else {
                 Err("libcublas is not installed or not on the library path".to_string())

@@ -114,6 +114,7 @@ pub fn matmul(gpu: &Gpu, w: &DWeight, x: u64, n: usize, y: u64, path: MatPath, s
         }
         MatPath::Cublas => {
             let blas = gpu.blas.as_ref().map_err(|why| Error::Device(format!("cuBLAS is not available: {why}")))?;
+            let blas = blas.lock().unwrap_or_else(|e| e.into_inner());
             let wb = if w.ty == GgmlType::BF16 && w.row_bytes == w.cols * 2 {
                 w.buf.ptr
             } else {
