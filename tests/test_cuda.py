@@ -443,6 +443,67 @@ def test_attention(head_dim, gqa, window, n_splits, lengths):
 
 
 @needs_cuda
+@pytest.mark.parametrize("gqa", [1, 4])
+@pytest.mark.parametrize("head_dim", [64, 128])
+def test_attention_row_subset_and_per_row_splits(head_dim, gqa):
+    """Decode rows listed by index (the others untouched) with each row splitting its own keys
+    (the form CUDA graphs replay)."""
+    n_kv_head, n_head = 2, 2 * gqa
+    rng = np.random.default_rng(seed_of("attn-rows", head_dim, gqa))
+    lengths = (300, 17, 1)
+    n_seq, max_len, kv_dim = len(lengths), max(lengths), n_kv_head * head_dim
+    k = rng.standard_normal((n_seq, max_len, kv_dim), dtype=np.float32)
+    v = rng.standard_normal((n_seq, max_len, kv_dim), dtype=np.float32)
+    row_seq = np.array([0, 1, 2, 0, 1], np.int32)
+    row_pos = np.array([299, 16, 0, 150, 3], np.int32)
+    q = rng.standard_normal((5, n_head * head_dim)).astype(np.float32)
+    subset = np.array([3, 0, 4], np.int32)
+    scale = 1.0 / math.sqrt(head_dim)
+    for n_splits in (1, 4, 16):
+        got = kernel("attention", {"q": q, "k": k, "v": v, "row_seq": row_seq, "row_pos": row_pos, "rows": subset},
+                     n_head=n_head, n_kv_head=n_kv_head, head_dim=head_dim, block_size=16, window=0,
+                     n_splits=n_splits, scale=scale, per_row_split=1)["out"]
+        ref = attention_ref(q, k, v, row_seq, row_pos, n_head, n_kv_head, head_dim, 0, scale)
+        assert np.abs(got[subset] - ref[subset]).max() < 1e-4, n_splits
+        others = np.setdiff1d(np.arange(5), subset)
+        assert np.all(got[others] == 0), "rows outside the list were written"
+
+
+@needs_cuda
+@pytest.mark.parametrize("runs", [((0, 97),), ((0, 40), (60, 300)), ((5, 33), (0, 1025))],
+                         ids=["one", "two-with-cached-prefix", "long"])
+@pytest.mark.parametrize("window", [0, 5])
+@pytest.mark.parametrize("gqa", [1, 4])
+@pytest.mark.parametrize("head_dim", [64, 128])
+def test_attention_prefill_cublas(head_dim, gqa, window, runs):
+    """The tensor-core prefill path (K/V gathered to BF16, cuBLAS batched GEMMs, softmax kernel):
+    each run is one sequence's consecutive positions pos0 .. end, seeing keys 0 ..= its position."""
+    n_kv_head, n_head = 2, 2 * gqa
+    rng = np.random.default_rng(seed_of("attn-prefill", head_dim, gqa, window, runs))
+    n_seq, max_len, kv_dim = len(runs), max(e for _, e in runs), n_kv_head * head_dim
+    k = rng.standard_normal((n_seq, max_len, kv_dim), dtype=np.float32)
+    v = rng.standard_normal((n_seq, max_len, kv_dim), dtype=np.float32)
+    row_seq = np.concatenate([np.full(e - s0, i, np.int32) for i, (s0, e) in enumerate(runs)])
+    row_pos = np.concatenate([np.arange(s0, e, dtype=np.int32) for s0, e in runs])
+    q = rng.standard_normal((len(row_seq), n_head * head_dim)).astype(np.float32)
+    scale = 1.0 / math.sqrt(head_dim)
+    try:
+        got = kernel("attention", {"q": q, "k": k, "v": v, "row_seq": row_seq, "row_pos": row_pos},
+                     n_head=n_head, n_kv_head=n_kv_head, head_dim=head_dim, block_size=16, window=window,
+                     scale=scale, path="prefill")["out"]
+    except lanner.DeviceError as e:
+        if "cuBLAS is not available" in str(e):
+            pytest.skip(f"cuBLAS missing: {e}")
+        raise
+    ref = attention_ref(q, k, v, row_seq, row_pos, n_head, n_kv_head, head_dim, window, scale)
+    # BF16 inputs to both products: errors ~ 2^-8 relative to the sums of |terms|
+    err = np.abs(got - ref).max(axis=1)
+    bad = np.flatnonzero(~(err < 3e-2))
+    assert not len(bad), "rows (seq, pos, max error): " + ", ".join(
+        f"({row_seq[i]}, {row_pos[i]}, {err[i]:.3g})" for i in bad[:8])
+
+
+@needs_cuda
 @pytest.mark.parametrize("op", ["swiglu", "geglu"])
 @pytest.mark.parametrize("n", [1, 1000, 65537])
 def test_glu(op, n):
@@ -717,3 +778,50 @@ def test_random_weights_on_the_gpu(tmp_path):
     diff = np.abs(a - c).max() / c.std()
     print(f"random weights: CPU vs GPU max logit difference {diff:.3g} std")
     assert diff <= LOGIT_TOL, diff
+
+
+def _with_env(var: str, value: str, fn):
+    old = os.environ.get(var)
+    os.environ[var] = value
+    try:
+        return fn()
+    finally:
+        if old is None:
+            del os.environ[var]
+        else:
+            os.environ[var] = old
+
+
+@needs_cuda
+def test_decode_graphs_replay_the_same_arithmetic(real_model_path):
+    """Decode steps replayed from CUDA graphs give bit-identical logits to the same steps launched
+    kernel by kernel."""
+    eng = lanner.Engine(real_model_path, device="cuda", context_length=512, prefix_cache_tokens=0)
+    try:
+        ids = eng.tokenize(REAL_TEXT)[:20]
+
+        def steps():
+            s = eng.session()
+            s.feed(ids[:4])
+            return np.stack([s.feed([t], logits="last").copy() for t in ids[4:]])
+
+        eager = _with_env("LANNER_CUDA_GRAPHS", "0", steps)
+        graphed = steps()
+        np.testing.assert_array_equal(graphed, eager)
+    finally:
+        eng.close()
+
+
+@needs_cuda
+def test_prefill_paths_agree(real_model_path):
+    """A long prompt through the cuBLAS prefill attention and through the split kernel."""
+    eng = lanner.Engine(real_model_path, device="cuda", context_length=1024, prefix_cache_tokens=0)
+    try:
+        ids = (eng.tokenize(REAL_TEXT) * 8)[:400]
+        fast = eng.session().feed(ids, logits="all")
+        split = _with_env("LANNER_CUDA_PREFILL", "split", lambda: eng.session().feed(ids, logits="all"))
+        std = float(split.std())
+        assert np.abs(fast - split).max() <= LOGIT_TOL * std
+        assert np.mean(fast.argmax(1) == split.argmax(1)) >= ARGMAX_AGREE
+    finally:
+        eng.close()

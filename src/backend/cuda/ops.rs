@@ -240,12 +240,14 @@ pub fn choose_splits(n_rows: usize, n_head: usize, max_keys: usize) -> usize {
     (512 / blocks.max(1)).min(max_keys.div_ceil(128)).clamp(1, 64)
 }
 
-/// Attention over the paged cache of one layer; `part` must hold
-/// `n_rows * n_head * n_splits * (head_dim + 2)` floats.
+/// Attention over the paged cache of one layer for `m.n_rows` rows (or, with `rows`, the
+/// `n_rows` rows listed there, a device array); `part` must hold
+/// `n_rows * n_head * n_splits * (head_dim + 2)` floats. `fixed_split`: every row splits its own
+/// keys evenly (graph replay), else one split length from `m.max_keys`.
 #[allow(clippy::too_many_arguments)]
-pub fn attention(gpu: &Gpu, q: u64, kc: u64, vc: u64, m: &AttnMeta, d: &AttnDims, n_splits: usize, part: u64, out: u64) -> Result<()> {
+pub fn attention(gpu: &Gpu, q: u64, kc: u64, vc: u64, m: &AttnMeta, d: &AttnDims, n_splits: usize, part: u64, out: u64, rows: Option<u64>, per_row_split: bool) -> Result<()> {
     let keys = if d.window > 0 { m.max_keys.min(d.window) } else { m.max_keys };
-    let split_len = keys.div_ceil(n_splits).max(1);
+    let split_len = if per_row_split { 0 } else { keys.div_ceil(n_splits).max(1) };
     let part_o = part;
     let part_ml = part + (m.n_rows * d.n_head * n_splits * d.head_dim * 4) as u64;
     let args = [
@@ -266,12 +268,136 @@ pub fn attention(gpu: &Gpu, q: u64, kc: u64, vc: u64, m: &AttnMeta, d: &AttnDims
         Arg::I(d.window as i32),
         Arg::I(n_splits as i32),
         Arg::I(split_len as i32),
+        Arg::P(rows.unwrap_or(0)),
     ];
     gpu.launch("attention_split", (m.n_rows as u32, d.n_head as u32, n_splits as u32), (128, 1, 1), &args)?;
-    let args = [Arg::P(part_o), Arg::P(part_ml), Arg::P(out), Arg::I(d.n_head as i32), Arg::I(d.head_dim as i32), Arg::I(n_splits as i32)];
+    let args = [Arg::P(part_o), Arg::P(part_ml), Arg::P(out), Arg::I(d.n_head as i32), Arg::I(d.head_dim as i32), Arg::I(n_splits as i32), Arg::P(rows.unwrap_or(0))];
     gpu.launch("attention_combine", (m.n_rows as u32, d.n_head as u32, 1), (d.head_dim as u32, 1, 1), &args)
 }
 
 pub fn argmax_rows(gpu: &Gpu, logits: u64, vocab: usize, n_rows: usize, out: u64) -> Result<()> {
     gpu.launch("argmax_rows", (n_rows as u32, 1, 1), (1024, 1, 1), &[Arg::P(logits), Arg::I(vocab as i32), Arg::P(out)])
+}
+
+/// Scratch for prefill attention through cuBLAS.
+#[derive(Default)]
+pub struct PrefillScratch {
+    pub qg: Option<DBuf>,
+    pub kg: Option<DBuf>,
+    pub vg: Option<DBuf>,
+    pub s: Option<DBuf>,
+    pub p: Option<DBuf>,
+    pub o: Option<DBuf>,
+}
+
+/// Bytes of scores (f32) plus probabilities (bf16) one prefill chunk may use.
+const PREFILL_SCORE_BYTES: usize = 1 << 30;
+
+/// Causal attention of one sequence's `n_tok` consecutive rows (`row0..`, positions `pos0..`)
+/// over its paged keys, with tensor-core GEMMs: K/V gathered to BF16, S = Q K^T and O = P V as
+/// cuBLAS batched GEMMs (one batch per KV head), a softmax kernel between. Rows are taken in
+/// chunks so the score matrix stays bounded.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_prefill(
+    gpu: &Gpu,
+    q: u64,
+    kc: u64,
+    vc: u64,
+    block_table: u64,
+    row0: usize,
+    n_tok: usize,
+    pos0: usize,
+    d: &AttnDims,
+    block_size: usize,
+    sc: &mut PrefillScratch,
+    out: u64,
+) -> Result<()> {
+    use cudarc::cublas::sys as cb;
+    let blas = gpu.blas.as_ref().map_err(|why| Error::Device(format!("cuBLAS is not available: {why}")))?;
+    let (nh, nkv, hd) = (d.n_head, d.n_kv_head, d.head_dim);
+    let group = nh / nkv;
+    let n_keys = pos0 + n_tok;
+    let kg = ensure(gpu, &mut sc.kg, nkv * n_keys * hd * 2)?;
+    let vg = ensure(gpu, &mut sc.vg, nkv * n_keys * hd * 2)?;
+    let args = [Arg::P(kc), Arg::P(vc), Arg::P(block_table), Arg::P(kg), Arg::P(vg), Arg::I(n_keys as i32), Arg::I(nkv as i32), Arg::I(hd as i32), Arg::I(block_size as i32)];
+    gpu.launch("attn_gather_kv", (n_keys as u32, nkv as u32, 1), (128, 1, 1), &args)?;
+    let chunk = (PREFILL_SCORE_BYTES / (nh * n_keys * 6)).clamp(1, n_tok);
+    for c0 in (0..n_tok).step_by(chunk) {
+        let nt = chunk.min(n_tok - c0);
+        // keys this chunk can see: up to its last row's position
+        let nk = pos0 + c0 + nt;
+        let qg = ensure(gpu, &mut sc.qg, nh * nt * hd * 2)?;
+        let s = ensure(gpu, &mut sc.s, nh * nt * nk * 4)?;
+        let p = ensure(gpu, &mut sc.p, nh * nt * nk * 2)?;
+        let o = ensure(gpu, &mut sc.o, nh * nt * hd * 4)?;
+        gpu.launch("attn_gather_q", (nt as u32, nh as u32, 1), (128, 1, 1), &[Arg::P(q), Arg::P(qg), Arg::I((row0 + c0) as i32), Arg::I(nt as i32), Arg::I(nh as i32), Arg::I(hd as i32)])?;
+        let blas = blas.lock().unwrap_or_else(|e| e.into_inner());
+        let (one, zero) = (1f32, 0f32);
+        let gm = (group * nt) as i32;
+        // S (row-major [group*nt, nk] per kv head) = column-major (nk x group*nt) = Kg^T Qg
+        // SAFETY: buffers sized above; strides per kv head.
+        unsafe {
+            cudarc::cublas::result::gemm_strided_batched_ex(
+                *blas.handle(),
+                cb::cublasOperation_t::CUBLAS_OP_T,
+                cb::cublasOperation_t::CUBLAS_OP_N,
+                nk as i32,
+                gm,
+                hd as i32,
+                &one as *const f32 as *const _,
+                kg as *const _,
+                cb::cudaDataType_t::CUDA_R_16BF,
+                hd as i32,
+                (n_keys * hd) as i64,
+                qg as *const _,
+                cb::cudaDataType_t::CUDA_R_16BF,
+                hd as i32,
+                (group * nt * hd) as i64,
+                &zero as *const f32 as *const _,
+                s as *mut _,
+                cb::cudaDataType_t::CUDA_R_32F,
+                nk as i32,
+                (group * nt * nk) as i64,
+                nkv as i32,
+                cb::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                cb::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        }
+        .map_err(|e| Error::Device(format!("cuBLAS attention scores: {e:?}")))?;
+        let args = [Arg::P(s), Arg::P(p), Arg::I(nt as i32), Arg::I(nk as i32), Arg::I((pos0 + c0) as i32), Arg::F(d.scale), Arg::I(d.window as i32), Arg::I((nh * nt) as i32)];
+        gpu.launch("attn_softmax", ((nh * nt) as u32, 1, 1), (256, 1, 1), &args)?;
+        // O (row-major [group*nt, hd]) = column-major (hd x group*nt) = Vg^T-as-stored x P
+        // SAFETY: as above.
+        unsafe {
+            cudarc::cublas::result::gemm_strided_batched_ex(
+                *blas.handle(),
+                cb::cublasOperation_t::CUBLAS_OP_N,
+                cb::cublasOperation_t::CUBLAS_OP_N,
+                hd as i32,
+                gm,
+                nk as i32,
+                &one as *const f32 as *const _,
+                vg as *const _,
+                cb::cudaDataType_t::CUDA_R_16BF,
+                hd as i32,
+                (n_keys * hd) as i64,
+                p as *const _,
+                cb::cudaDataType_t::CUDA_R_16BF,
+                nk as i32,
+                (group * nt * nk) as i64,
+                &zero as *const f32 as *const _,
+                o as *mut _,
+                cb::cudaDataType_t::CUDA_R_32F,
+                hd as i32,
+                (group * nt * hd) as i64,
+                nkv as i32,
+                cb::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                cb::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        }
+        .map_err(|e| Error::Device(format!("cuBLAS attention output: {e:?}")))?;
+        drop(blas);
+        gpu.launch("attn_scatter_out", (nt as u32, nh as u32, 1), (128, 1, 1), &[Arg::P(o), Arg::P(out), Arg::I((row0 + c0) as i32), Arg::I(nt as i32), Arg::I(nh as i32), Arg::I(hd as i32)])?;
+    }
+    Ok(())
 }

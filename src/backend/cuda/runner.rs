@@ -4,8 +4,9 @@
 //! the requested hidden rows / logits come down. The arithmetic is the model file's, op for op
 //! (same weights, same order), so the CPU backend is its reference.
 
-use super::device::{DBuf, Gpu};
-use super::ops::{self, AttnDims, AttnMeta, BlasScratch, DWeight, MatPath};
+use super::device::{dev_err, DBuf, Gpu};
+use super::ops::{self, AttnDims, AttnMeta, BlasScratch, DWeight, MatPath, PrefillScratch};
+use cudarc::driver::sys;
 use crate::backend::{Backend, RopeParams};
 use crate::batch::Span;
 use crate::error::{Error, Result};
@@ -92,6 +93,44 @@ struct Scratch {
     logits: Option<DBuf>,
     logits_cap: usize,
     blas: BlasScratch,
+    prefill: PrefillScratch,
+    /// Bumped whenever a buffer a captured graph may point to is replaced.
+    generation: u64,
+}
+
+/// Spans at least this long take the cuBLAS prefill attention.
+const PREFILL_MIN_TOKENS: usize = 32;
+
+struct PrefillSpan {
+    row0: usize,
+    n_tok: usize,
+    pos0: usize,
+    table: u64,
+}
+
+/// Device addresses of one pass's inputs.
+struct Step {
+    n: usize,
+    ids: u64,
+    pos: u64,
+    slots: u64,
+    split: AttnMeta,
+    split_rows: Option<u64>,
+    splits: usize,
+    prefill: Vec<PrefillSpan>,
+}
+
+struct Graph(cudarc::driver::CudaGraph);
+// SAFETY: a graph is only launched under the `graphs` lock, on the device's one stream.
+unsafe impl Send for Graph {}
+unsafe impl Sync for Graph {}
+
+/// Captured decode passes by (rows, block-table stride, splits, split rows).
+#[derive(Default)]
+struct Graphs {
+    generation: u64,
+    seen: std::collections::HashSet<(usize, usize, usize, usize)>,
+    map: std::collections::HashMap<(usize, usize, usize, usize), Graph>,
 }
 
 fn p(b: &Option<DBuf>) -> u64 {
@@ -110,6 +149,7 @@ pub struct CudaLlama {
     weight_bytes: usize,
     kv: Mutex<Option<Arc<DeviceKv>>>,
     scratch: Mutex<Scratch>,
+    graphs: Mutex<Graphs>,
 }
 
 impl CudaLlama {
@@ -158,6 +198,7 @@ impl CudaLlama {
             weight_bytes,
             kv: Mutex::new(None),
             scratch: Mutex::new(Scratch::default()),
+            graphs: Mutex::new(Graphs::default()),
             gpu,
         })
     }
@@ -176,7 +217,8 @@ impl CudaLlama {
         let f = |len: usize| -> Result<Option<DBuf>> { Ok(Some(self.gpu.alloc(len * 4)?)) };
         let (q_dim, kv_dim) = (c.n_head * c.head_dim, c.kv_dim());
         // free the old ones first (they may be large)
-        *s = Scratch { blas: std::mem::take(&mut s.blas), ..Default::default() };
+        let generation = s.generation + 1;
+        *s = Scratch { blas: std::mem::take(&mut s.blas), prefill: std::mem::take(&mut s.prefill), generation, ..Default::default() };
         s.x = f(n * c.n_embd)?;
         s.h = f(n * c.n_embd)?;
         s.h2 = f(n * c.n_embd)?;
@@ -200,16 +242,29 @@ impl CudaLlama {
         if n == 0 {
             return Ok(());
         }
+        if interrupted() {
+            return Err(Error::Interrupted);
+        }
         let g = &*self.gpu;
-        let (d, hd) = (c.n_embd, c.head_dim);
-        let (q_dim, kv_dim) = (c.n_head * hd, c.kv_dim());
+        let d = c.n_embd;
         let mut s = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         self.grow(&mut s, n)?;
 
-        // token ids, positions, slots, per-row sequence, block tables: one upload
+        // Which spans take the tensor-core prefill path; the other rows go through the split kernel.
+        let blas = g.blas.is_ok() && std::env::var("LANNER_CUDA_PREFILL").map_or(true, |v| v != "split");
+        let prefill: Vec<bool> = spans.iter().map(|sp| blas && sp.tokens.len() >= PREFILL_MIN_TOKENS).collect();
+        let split_rows: Vec<i32> = spans
+            .iter()
+            .zip(&plan.row0s)
+            .zip(&prefill)
+            .filter(|(_, &pf)| !pf)
+            .flat_map(|((sp, &r0), _)| (r0..r0 + sp.tokens.len()).map(|r| r as i32))
+            .collect();
+
+        // token ids, positions, slots, per-row sequence, block tables, split rows: one upload
         let bs = kv.block_size;
-        let max_blocks = spans.iter().map(|s| s.kv.blocks.len()).max().unwrap_or(1).max(1);
-        let mut ints: Vec<i32> = Vec::with_capacity(4 * n + spans.len() * max_blocks);
+        let max_blocks = spans.iter().map(|s| s.kv.blocks.len()).max().unwrap_or(1).max(1).next_power_of_two();
+        let mut ints: Vec<i32> = Vec::with_capacity(4 * n + spans.len() * max_blocks + split_rows.len());
         ints.extend(plan.ids.iter().map(|&t| t as i32));
         ints.extend(plan.positions.iter().map(|&p| p as i32));
         ints.extend(plan.slots.iter().map(|&(b, o)| (b as usize * bs + o) as i32));
@@ -220,69 +275,75 @@ impl CudaLlama {
             ints.extend(sp.kv.blocks.iter().map(|&b| b as i32));
             ints.extend(std::iter::repeat_n(0, max_blocks - sp.kv.blocks.len()));
         }
+        let rows_at = ints.len();
+        ints.extend_from_slice(&split_rows);
         if ints.len() > s.ints_cap {
             s.ints = None;
             s.ints = Some(g.alloc(ints.len().next_power_of_two() * 4)?);
             s.ints_cap = ints.len().next_power_of_two();
+            s.generation += 1;
         }
         let ib = p(&s.ints);
         g.upload(ib, &ints)?;
-        let (ids, pos, slots, row_seq, table) = (ib, ib + 4 * n as u64, ib + 8 * n as u64, ib + 12 * n as u64, ib + 16 * n as u64);
-        let max_keys = plan.positions.iter().max().map_or(1, |&p| p + 1);
-        let meta = AttnMeta { block_table: table, row_seq, row_pos: pos, max_blocks, block_size: bs, n_rows: n, max_keys };
-        let dims = AttnDims {
-            n_head: c.n_head,
-            n_kv_head: c.n_kv_head,
-            head_dim: hd,
-            scale: 1.0 / (hd as f32).sqrt(),
-            window: c.sliding_window.unwrap_or(0),
-        };
-        let splits = ops::choose_splits(n, c.n_head, max_keys);
-        let part_len = n * c.n_head * splits * (hd + 2);
+        let at = |i: usize| ib + 4 * i as u64;
+        let table = at(4 * n);
+        let max_keys = split_rows.iter().map(|&r| plan.positions[r as usize] + 1).max().unwrap_or(1);
+        let n_split_rows = split_rows.len();
+        let splits = ops::choose_splits(n_split_rows.max(1), c.n_head, max_keys).next_power_of_two();
+        let part_len = n_split_rows * c.n_head * splits * (c.head_dim + 2);
         if part_len > s.part_cap {
             s.part = None;
             s.part = Some(g.alloc(part_len * 4)?);
             s.part_cap = part_len;
+            s.generation += 1;
         }
+        let spans_pf: Vec<PrefillSpan> = spans
+            .iter()
+            .enumerate()
+            .zip(&plan.row0s)
+            .filter(|((i, _), _)| prefill[*i])
+            .map(|((i, sp), &row0)| PrefillSpan { row0, n_tok: sp.tokens.len(), pos0: sp.kv.len, table: table + (i * max_blocks * 4) as u64 })
+            .collect();
+        let step = Step {
+            n,
+            ids: at(0),
+            pos: at(n),
+            slots: at(2 * n),
+            split: AttnMeta { block_table: table, row_seq: at(3 * n), row_pos: at(n), max_blocks, block_size: bs, n_rows: n_split_rows, max_keys },
+            split_rows: if n_split_rows == n { None } else { Some(at(rows_at)) },
+            splits,
+            prefill: spans_pf,
+        };
 
-        let (x, h, h2, q, k, v, att, gate, up) = (p(&s.x), p(&s.h), p(&s.h2), p(&s.q), p(&s.k), p(&s.v), p(&s.att), p(&s.gate), p(&s.up));
-        let part = p(&s.part);
-        let blas = &mut s.blas;
-        let mm = |w: &DWeight, input: u64, out: u64, blas: &mut BlasScratch| ops::matmul(g, w, input, n, out, MatPath::Auto, blas);
-        ops::get_rows(g, &self.embd, ids, n, x)?;
-        let mut pending: Option<u64> = None; // residual still to be added into x
-        for (layer, b) in self.blocks.iter().enumerate() {
-            if interrupted() {
-                return Err(Error::Interrupted);
+        // Decode steps (no prefill span, a few rows) replay a CUDA graph of the whole pass.
+        let graphable = step.prefill.is_empty() && n <= ops::MATVEC_MAX_TOKENS && std::env::var("LANNER_CUDA_GRAPHS").map_or(true, |v| v != "0");
+        if graphable {
+            let key = (n, max_blocks, splits, n_split_rows);
+            let mut graphs = self.graphs.lock().unwrap_or_else(|e| e.into_inner());
+            if graphs.generation != s.generation {
+                graphs.map.clear();
+                graphs.seen.clear();
+                graphs.generation = s.generation;
             }
-            ops::add_rms_norm(g, x, pending.take(), b.attn_norm.ptr, h, n, d, c.norm_eps)?;
-            mm(&b.wq, h, q, blas)?;
-            mm(&b.wk, h, k, blas)?;
-            mm(&b.wv, h, v, blas)?;
-            for (bias, t, dim) in [(&b.bq, q, q_dim), (&b.bk, k, kv_dim), (&b.bv, v, kv_dim)] {
-                if let Some(bias) = bias {
-                    ops::add_bias(g, t, bias.ptr, n, dim)?;
-                }
+            if let Some(gr) = graphs.map.get(&key) {
+                gr.0.launch().map_err(|e| dev_err("CUDA graph launch", e))?;
+            } else if graphs.seen.contains(&key) {
+                g.stream.begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED).map_err(|e| dev_err("begin graph capture", e))?;
+                let r = self.layers(&mut s, &kv, &step);
+                let gr = g.stream.end_capture(sys::CUgraphInstantiate_flags::CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH);
+                r?;
+                let gr = gr.map_err(|e| dev_err("end graph capture", e))?.ok_or_else(|| Error::Device("graph capture produced no graph".into()))?;
+                gr.launch().map_err(|e| dev_err("CUDA graph launch", e))?;
+                graphs.map.insert(key, Graph(gr));
+            } else {
+                graphs.seen.insert(key);
+                self.layers(&mut s, &kv, &step)?;
             }
-            if let (Some(qn), Some(kn)) = (&b.q_norm, &b.k_norm) {
-                ops::add_rms_norm(g, q, None, qn.ptr, q, n * c.n_head, hd, c.norm_eps)?;
-                ops::add_rms_norm(g, k, None, kn.ptr, k, n * c.n_kv_head, hd, c.norm_eps)?;
-            }
-            ops::rope(g, q, c.n_head, hd, pos, self.inv_freq.ptr, &self.rope, n)?;
-            ops::rope(g, k, c.n_kv_head, hd, pos, self.inv_freq.ptr, &self.rope, n)?;
-            ops::kv_store(g, k, v, kv.k[layer].ptr, kv.v[layer].ptr, slots, kv_dim, n)?;
-            ops::attention(g, q, kv.k[layer].ptr, kv.v[layer].ptr, &meta, &dims, splits, part, att)?;
-            mm(&b.wo, att, h2, blas)?;
-            ops::add_rms_norm(g, x, Some(h2), b.ffn_norm.ptr, h, n, d, c.norm_eps)?;
-            mm(&b.w_gate, h, gate, blas)?;
-            mm(&b.w_up, h, up, blas)?;
-            ops::binary(g, "swiglu", gate, up, n * c.n_ff)?;
-            mm(&b.w_down, gate, h2, blas)?;
-            pending = Some(h2);
+        } else {
+            self.layers(&mut s, &kv, &step)?;
         }
-        // final norm into h (x keeps the residual stream)
-        ops::add_rms_norm(g, x, pending, self.out_norm.ptr, h, n, d, c.norm_eps)?;
-        // the rows each span asked for
+        // the rows each span asked for (final norm in h)
+        let h = p(&s.h);
         let mut o = 0;
         for (sp, &row0) in spans.iter().zip(&plan.row0s) {
             let nt = sp.tokens.len();
@@ -298,6 +359,62 @@ impl CudaLlama {
             sp.kv.len += sp.tokens.len();
         }
         Ok(())
+    }
+
+    /// Every kernel of one pass, enqueued on the stream (no copies, no waits: capturable).
+    fn layers(&self, s: &mut Scratch, kv: &DeviceKv, st: &Step) -> Result<()> {
+        let c = &self.cfg;
+        let g = &*self.gpu;
+        let n = st.n;
+        let (d, hd) = (c.n_embd, c.head_dim);
+        let (q_dim, kv_dim) = (c.n_head * hd, c.kv_dim());
+        let dims = AttnDims {
+            n_head: c.n_head,
+            n_kv_head: c.n_kv_head,
+            head_dim: hd,
+            scale: 1.0 / (hd as f32).sqrt(),
+            window: c.sliding_window.unwrap_or(0),
+        };
+        let (x, h, h2, q, k, v, att, gate, up) = (p(&s.x), p(&s.h), p(&s.h2), p(&s.q), p(&s.k), p(&s.v), p(&s.att), p(&s.gate), p(&s.up));
+        let part = p(&s.part);
+        let (blas, pf) = (&mut s.blas, &mut s.prefill);
+        let mm = |w: &DWeight, input: u64, out: u64, blas: &mut BlasScratch| ops::matmul(g, w, input, n, out, MatPath::Auto, blas);
+        ops::get_rows(g, &self.embd, st.ids, n, x)?;
+        let mut pending: Option<u64> = None; // residual still to be added into x
+        for (layer, b) in self.blocks.iter().enumerate() {
+            ops::add_rms_norm(g, x, pending.take(), b.attn_norm.ptr, h, n, d, c.norm_eps)?;
+            mm(&b.wq, h, q, blas)?;
+            mm(&b.wk, h, k, blas)?;
+            mm(&b.wv, h, v, blas)?;
+            for (bias, t, dim) in [(&b.bq, q, q_dim), (&b.bk, k, kv_dim), (&b.bv, v, kv_dim)] {
+                if let Some(bias) = bias {
+                    ops::add_bias(g, t, bias.ptr, n, dim)?;
+                }
+            }
+            if let (Some(qn), Some(kn)) = (&b.q_norm, &b.k_norm) {
+                ops::add_rms_norm(g, q, None, qn.ptr, q, n * c.n_head, hd, c.norm_eps)?;
+                ops::add_rms_norm(g, k, None, kn.ptr, k, n * c.n_kv_head, hd, c.norm_eps)?;
+            }
+            ops::rope(g, q, c.n_head, hd, st.pos, self.inv_freq.ptr, &self.rope, n)?;
+            ops::rope(g, k, c.n_kv_head, hd, st.pos, self.inv_freq.ptr, &self.rope, n)?;
+            let (kc, vc) = (kv.k[layer].ptr, kv.v[layer].ptr);
+            ops::kv_store(g, k, v, kc, vc, st.slots, kv_dim, n)?;
+            if st.split.n_rows > 0 {
+                ops::attention(g, q, kc, vc, &st.split, &dims, st.splits, part, att, st.split_rows, true)?;
+            }
+            for sp in &st.prefill {
+                ops::attention_prefill(g, q, kc, vc, sp.table, sp.row0, sp.n_tok, sp.pos0, &dims, kv.block_size, pf, att)?;
+            }
+            mm(&b.wo, att, h2, blas)?;
+            ops::add_rms_norm(g, x, Some(h2), b.ffn_norm.ptr, h, n, d, c.norm_eps)?;
+            mm(&b.w_gate, h, gate, blas)?;
+            mm(&b.w_up, h, up, blas)?;
+            ops::binary(g, "swiglu", gate, up, n * c.n_ff)?;
+            mm(&b.w_down, gate, h2, blas)?;
+            pending = Some(h2);
+        }
+        // final norm into h (x keeps the residual stream)
+        ops::add_rms_norm(g, x, pending, self.out_norm.ptr, h, n, d, c.norm_eps)
     }
 
     fn output_inner(&self, hidden: &[f32], n: usize, logits: &mut [f32]) -> Result<()> {

@@ -279,8 +279,42 @@ pub fn kernel_test(op: &str, arrays: HashMap<String, HostArray>, params: HashMap
                 s => s,
             };
             let part = g.alloc(n_rows * nh * splits * (hd + 2) * 4)?;
-            let ob = g.alloc(n_rows * nh * hd * 4)?;
-            ops::attention(g, qb.ptr, kb.ptr, vb.ptr, &meta, &dims, splits, part.ptr, ob.ptr)?;
+            let ob = g.alloc_zeroed(n_rows * nh * hd * 4)?;
+            let path = if a.p.contains_key("path") { a.str("path")? } else { "split" };
+            match path {
+                "split" => {
+                    // optional subset of rows (the others stay 0)
+                    let subset = if a.a.contains_key("rows") { Some(a.i32("rows")?.to_vec()) } else { None };
+                    if let Some(r) = &subset {
+                        if r.iter().any(|&x| x < 0 || x as usize >= n_rows) {
+                            return Err(Error::arg("rows out of range"));
+                        }
+                    }
+                    let rb = subset.as_ref().map(|r| g.upload_new(r)).transpose()?;
+                    let mut meta = meta;
+                    if let Some(r) = &subset {
+                        meta.n_rows = r.len();
+                        meta.max_keys = r.iter().map(|&x| row_pos[x as usize] as usize + 1).max().unwrap_or(1);
+                    }
+                    let per_row = a.int_or("per_row_split", 0)? == 1;
+                    ops::attention(g, qb.ptr, kb.ptr, vb.ptr, &meta, &dims, splits, part.ptr, ob.ptr, rb.as_ref().map(|b| b.ptr), per_row)?;
+                }
+                "prefill" => {
+                    // runs of rows of one sequence at consecutive positions
+                    let mut sc = ops::PrefillScratch::default();
+                    let mut r = 0;
+                    while r < n_rows {
+                        let mut e = r + 1;
+                        while e < n_rows && row_seq[e] == row_seq[r] && row_pos[e] == row_pos[e - 1] + 1 {
+                            e += 1;
+                        }
+                        let table = tb.ptr + (row_seq[r] as usize * nb * 4) as u64;
+                        ops::attention_prefill(g, qb.ptr, kb.ptr, vb.ptr, table, r, e - r, row_pos[r] as usize, &dims, bs, &mut sc, ob.ptr)?;
+                        r = e;
+                    }
+                }
+                o => return Err(Error::arg(format!("unknown attention path '{o}'"))),
+            }
             out.insert("out".into(), (HostArray::F32(down_f32(g, &ob, n_rows * nh * hd)?), vec![n_rows, nh * hd]));
         }
         "swiglu" | "geglu" => {
