@@ -3,10 +3,12 @@
 // kv_store: grid (n_tok), block 256; block t copies k and v of token t into cache slot slots[t]
 //   (a negative slot is skipped).
 //
-// attention_split: grid (n_rows, n_head, n_splits), block 128 = 4 warps. Block (r, h, s) takes
-//   query row r, head h, and the key positions p of split s:
+// attention_split: grid (n_rows, n_head, n_splits), block 128 = 4 warps. Block (i, h, s) takes
+//   query row r = rows ? rows[i] : i (q, row_seq, row_pos are indexed by r; the partial buffers by
+//   i), head h, and the key positions p of split s:
 //     lo = window > 0 ? max(0, row_pos[r] - window + 1) : 0,
-//     p in [lo + s * split_len, min(lo + (s + 1) * split_len, row_pos[r] + 1))   (maybe empty).
+//     p in [lo + s * split_len, min(lo + (s + 1) * split_len, row_pos[r] + 1))   (maybe empty),
+//   where split_len <= 0 stands for the row's own ceil((row_pos[r] - lo + 1) / n_splits).
 //   Lane l of every warp holds the query values d = l, l + 32, ... (< head_dim, scaled by `scale`)
 //   in registers, and the matching output accumulators. Warp w takes the keys in groups of 4:
 //   positions p0 + 4 w + 16 i .. + 3. For each group the lanes form partial dot products over
@@ -15,11 +17,12 @@
 //   unnormalised output o) online. The 4 warp states are then merged in shared memory:
 //   M = max m_w, l = sum l_w exp(m_w - M), o[d] = sum o_w[d] exp(m_w - M).
 //   Written: part_o[idx * head_dim + d] = o[d], part_ml[2 idx] = M (-inf if no key),
-//   part_ml[2 idx + 1] = l (0 if no key), idx = (r * n_head + h) * n_splits + s. An empty split
+//   part_ml[2 idx + 1] = l (0 if no key), idx = (i * n_head + h) * n_splits + s. An empty split
 //   writes o = 0, so the combine never multiplies garbage by 0.
 //   head_dim <= 256: the per-lane arrays are sized by a template argument NI = ceil(head_dim / 32).
 //
-// attention_combine: grid (n_rows, n_head), block (head_dim). Thread d:
+// attention_combine: grid (n_rows, n_head), block (head_dim). Block (i, h), r = rows ? rows[i] : i,
+//   partial index (i * n_head + h) * n_splits + s; thread d:
 //   out[(r * n_head + h) * head_dim + d] = sum_s exp(m_s - M) o_s[d] / sum_s exp(m_s - M) l_s,
 //   M = max_s m_s; a row that saw no key at all gets 0.
 #include "common.cuh"
@@ -45,14 +48,16 @@ __device__ __forceinline__ void attention_split_impl(const float* __restrict__ q
                                                      const int* __restrict__ block_table, const int* __restrict__ row_seq,
                                                      const int* __restrict__ row_pos, float* __restrict__ part_o, float* __restrict__ part_ml,
                                                      int n_head, int n_kv_head, int head_dim, int block_size, int max_blocks, float scale,
-                                                     int window, int n_splits, int split_len) {
+                                                     int window, int n_splits, int split_len, const int* __restrict__ rows) {
     __shared__ float so[AT_WARPS][256];
     __shared__ float sm[AT_WARPS], sl[AT_WARPS];
 
-    const int r = blockIdx.x, h = blockIdx.y, s = blockIdx.z;
+    const int bi = blockIdx.x, h = blockIdx.y, s = blockIdx.z;
+    const int r = rows ? rows[bi] : bi;  // query row; the partial buffers are indexed by bi
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int pos = row_pos[r];
     const int lo = window > 0 ? max(0, pos - window + 1) : 0;
+    if (split_len <= 0) split_len = (pos - lo + 1 + n_splits - 1) / n_splits;  // this row's own split length
     const int p0 = lo + s * split_len;
     const int p1 = min(p0 + split_len, pos + 1);  // keys p0 .. p1 - 1 (none if p1 <= p0)
     const int kvh = h / (n_head / n_kv_head);
@@ -137,7 +142,7 @@ __device__ __forceinline__ void attention_split_impl(const float* __restrict__ q
 #pragma unroll
     for (int w = 0; w < AT_WARPS; w++) f[w] = (sm[w] == LN_NEG_INF) ? 0.0f : expf(sm[w] - M);
 
-    const i64 idx = ((i64)r * n_head + h) * n_splits + s;
+    const i64 idx = ((i64)bi * n_head + h) * n_splits + s;
     for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
         float acc = 0.0f;
 #pragma unroll
@@ -157,11 +162,11 @@ extern "C" __global__ void __launch_bounds__(128)
     attention_split(const float* __restrict__ q, const float* __restrict__ kc, const float* __restrict__ vc, const int* __restrict__ block_table,
                     const int* __restrict__ row_seq, const int* __restrict__ row_pos, float* __restrict__ part_o, float* __restrict__ part_ml,
                     int n_head, int n_kv_head, int head_dim, int block_size, int max_blocks, float scale, int window, int n_splits,
-                    int split_len) {
+                    int split_len, const int* __restrict__ rows) {
 #define AT_CASE(NI)                                                                                                         \
     case NI:                                                                                                                \
         attention_split_impl<NI>(q, kc, vc, block_table, row_seq, row_pos, part_o, part_ml, n_head, n_kv_head, head_dim, \
-                                 block_size, max_blocks, scale, window, n_splits, split_len);                               \
+                                 block_size, max_blocks, scale, window, n_splits, split_len, rows);                               \
         break;
     switch ((head_dim + 31) >> 5) {
         AT_CASE(1)
@@ -179,10 +184,11 @@ extern "C" __global__ void __launch_bounds__(128)
 }
 
 extern "C" __global__ void attention_combine(const float* __restrict__ part_o, const float* __restrict__ part_ml, float* __restrict__ out,
-                                             int n_head, int head_dim, int n_splits) {
-    const int r = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
+                                             int n_head, int head_dim, int n_splits, const int* __restrict__ rows) {
+    const int i = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
     if (d >= head_dim) return;
-    const i64 base = ((i64)r * n_head + h) * n_splits;
+    const int r = rows ? rows[i] : i;  // out is indexed by r, the partial buffers by i
+    const i64 base = ((i64)i * n_head + h) * n_splits;
     float M = LN_NEG_INF;
     for (int s = 0; s < n_splits; s++) M = fmaxf(M, part_ml[(base + s) * 2]);
     float num = 0.0f, den = 0.0f;
