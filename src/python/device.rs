@@ -25,6 +25,7 @@ pub fn cuda_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     }
     d.set_item("devices", devs)?;
     d.set_item("kernels", i.kernels)?;
+    d.set_item("cublas", i.cublas)?;
     Ok(d)
 }
 

@@ -71,11 +71,15 @@ pub struct CudaInfo {
     pub reason: String,
     pub devices: Vec<(String, usize, (i32, i32))>,
     pub kernels: &'static str,
+    /// Whether cuBLAS loads (prefill and batches use it; without it the own tiled kernels run).
+    pub cublas: bool,
 }
 
 pub fn info() -> CudaInfo {
+    // SAFETY: only tries to open the library.
+    let cublas = std::panic::catch_unwind(|| unsafe { cudarc::cublas::sys::is_culib_present() }).unwrap_or(false);
     match device::probe() {
-        Ok(_) => CudaInfo { available: true, reason: String::new(), devices: device::devices(), kernels: device::kernels_compiled_by() },
-        Err(why) => CudaInfo { available: false, reason: why, devices: Vec::new(), kernels: device::kernels_compiled_by() },
+        Ok(_) => CudaInfo { available: true, reason: String::new(), devices: device::devices(), kernels: device::kernels_compiled_by(), cublas },
+        Err(why) => CudaInfo { available: false, reason: why, devices: Vec::new(), kernels: device::kernels_compiled_by(), cublas },
     }
 }

@@ -482,7 +482,8 @@ impl Model for CudaLlama {
     }
 
     fn device(&self) -> String {
-        format!("cuda:{} ({}, {:.0} GiB)", self.gpu.ordinal, self.gpu.name, self.gpu.total_mem as f64 / (1u64 << 30) as f64)
+        let blas = if self.gpu.blas.is_ok() { "cuBLAS" } else { "no cuBLAS" };
+        format!("cuda:{} ({}, {:.0} GiB, {blas})", self.gpu.ordinal, self.gpu.name, self.gpu.total_mem as f64 / (1u64 << 30) as f64)
     }
 
     fn weight_bytes(&self) -> usize {
