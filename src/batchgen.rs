@@ -176,7 +176,7 @@ impl BatchGen {
         // decode tokens first, then prompt tokens up to the step's budget
         let mut order: Vec<usize> = (0..self.active.len()).collect();
         order.sort_by_key(|&i| self.active[i].prompt_done as u8 == 0);
-        let mut budget = STEP_TOKENS;
+        let mut budget = eng.model.max_step_tokens().unwrap_or(STEP_TOKENS);
         let mut plan = Vec::new(); // (active index, start, end, wants a row)
         for i in order {
             let s = &self.active[i].session;
@@ -213,14 +213,34 @@ impl BatchGen {
         let vocab = eng.config().vocab_size;
         let mut events = step.events;
         let mut done = Vec::new();
-        for (&i, row) in step.seqs.iter().zip(rows.chunks_exact_mut(vocab)) {
-            let s = &mut self.active[i];
-            if !s.prompt_done {
-                s.prompt_done = true;
-                eng.remember_prefix(&s.session);
+        // Sampling (a log-softmax per row for the logprobs) runs over the rows in parallel: each
+        // row touches only its own sequence. `seqs` is in increasing order.
+        let mut work: Vec<(usize, &mut Seq, &mut [f32])> = Vec::with_capacity(step.seqs.len());
+        let mut rows_it = rows.chunks_exact_mut(vocab);
+        let mut want = step.seqs.iter().peekable();
+        for (i, a) in self.active.iter_mut().enumerate() {
+            if want.peek() == Some(&&i) {
+                want.next();
+                work.push((i, a, rows_it.next().expect("one row per sequence")));
             }
-            let c = s.gen.accept(eng, &mut s.session, row);
-            let index = s.index;
+        }
+        for (_, a, _) in work.iter_mut() {
+            if !a.prompt_done {
+                a.prompt_done = true;
+                eng.remember_prefix(&a.session);
+            }
+        }
+        let accept = |(i, a, row): (usize, &mut Seq, &mut [f32])| {
+            let c = a.gen.accept(eng, &mut a.session, row);
+            (i, a.index, c)
+        };
+        let sampled: Vec<(usize, usize, Chunk)> = if work.len() >= 4 && vocab >= 8192 {
+            use rayon::prelude::*;
+            work.into_par_iter().map(accept).collect()
+        } else {
+            work.into_iter().map(accept).collect()
+        };
+        for (i, index, c) in sampled {
             if c.finish_reason.is_some() {
                 done.push(i);
             }

@@ -290,7 +290,7 @@ impl Engine {
                 return Err(Error::Interrupted);
             }
             let start = s.kv.len;
-            let end = (start + PREFILL_CHUNK).min(s.tokens.len());
+            let end = (start + self.model.max_step_tokens().unwrap_or(PREFILL_CHUNK)).min(s.tokens.len());
             let chunk_want = match want {
                 Want::None => Want::None,
                 Want::Last if end == s.tokens.len() => Want::Last,
@@ -395,6 +395,7 @@ impl Engine {
             ("backend", InfoValue::Str(self.backend.describe())),
             ("device", InfoValue::Str(self.model.device())),
             ("weight_bytes", InfoValue::Int(self.model.weight_bytes() as i64)),
+            ("device_counters", InfoValue::Counts(self.model.counters().into_iter().map(|(k, v)| (k, v.max(0) as usize)).collect())),
             ("cpu_tier", InfoValue::Str(cpu.tier.name().to_string())),
             ("cpu_kernels", InfoValue::Str(crate::backend::cpu::table::kernels_summary())),
             ("cpu_features", InfoValue::List(cpu.features.iter().map(|s| s.to_string()).collect())),

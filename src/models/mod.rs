@@ -70,6 +70,15 @@ pub trait Model: Send + Sync {
     fn weight_bytes(&self) -> usize {
         0
     }
+    /// Most tokens one forward pass should take (a long feed is cut into passes of this many;
+    /// batched steps take at most this many). None: the engine's CPU-sized defaults.
+    fn max_step_tokens(&self) -> Option<usize> {
+        None
+    }
+    /// Device counters for `Engine.info` (e.g. CUDA graph replays).
+    fn counters(&self) -> Vec<(String, i64)> {
+        Vec::new()
+    }
 }
 
 /// Load the architecture the checkpoint names.

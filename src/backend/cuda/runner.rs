@@ -130,6 +130,9 @@ unsafe impl Sync for Graph {}
 struct Graphs {
     generation: u64,
     seen: std::collections::HashSet<(usize, usize, usize, usize)>,
+    replays: u64,
+    captures: u64,
+    eager: u64,
     map: std::collections::HashMap<(usize, usize, usize, usize), Graph>,
 }
 
@@ -327,6 +330,7 @@ impl CudaLlama {
             }
             if let Some(gr) = graphs.map.get(&key) {
                 gr.0.launch().map_err(|e| dev_err("CUDA graph launch", e))?;
+                graphs.replays += 1;
             } else if graphs.seen.contains(&key) {
                 g.stream.begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED).map_err(|e| dev_err("begin graph capture", e))?;
                 let r = self.layers(&mut s, &kv, &step);
@@ -335,11 +339,14 @@ impl CudaLlama {
                 let gr = gr.map_err(|e| dev_err("end graph capture", e))?.ok_or_else(|| Error::Device("graph capture produced no graph".into()))?;
                 gr.launch().map_err(|e| dev_err("CUDA graph launch", e))?;
                 graphs.map.insert(key, Graph(gr));
+                graphs.captures += 1;
             } else {
                 graphs.seen.insert(key);
+                graphs.eager += 1;
                 self.layers(&mut s, &kv, &step)?;
             }
         } else {
+            self.graphs.lock().unwrap_or_else(|e| e.into_inner()).eager += 1;
             self.layers(&mut s, &kv, &step)?;
         }
         // the rows each span asked for (final norm in h)
@@ -488,6 +495,20 @@ impl Model for CudaLlama {
 
     fn weight_bytes(&self) -> usize {
         self.weight_bytes
+    }
+
+    fn max_step_tokens(&self) -> Option<usize> {
+        // activations of 4,096 tokens are a few hundred MB; weights are read once per pass
+        Some(4096)
+    }
+
+    fn counters(&self) -> Vec<(String, i64)> {
+        let g = self.graphs.lock().unwrap_or_else(|e| e.into_inner());
+        vec![
+            ("graph_replays".into(), g.replays as i64),
+            ("graph_captures".into(), g.captures as i64),
+            ("eager_passes".into(), g.eager as i64),
+        ]
     }
 }
 
