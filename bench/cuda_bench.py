@@ -243,7 +243,8 @@ class Bench:
             self.roofline(dec, info, "llama8b")
             out["decode"] = dec
             self.log(f"lanner llama8b decode: {dec['tok_per_s']:.1f} tok/s"
-                     + (f", {dec['roofline_fraction']:.0%} of roofline" if "roofline_fraction" in dec else ""))
+                     + (f", {dec['roofline_fraction']:.0%} of roofline" if "roofline_fraction" in dec else "")
+                     + f"; device counters {dict(eng.info.get('device_counters', {}))}")
             self.save()
 
             # prefill: one fresh sequence of `n` tokens (prefix cache off), last logits only
@@ -300,7 +301,8 @@ class Bench:
             self.roofline(dec, info, "qwen05b")
             out["decode"] = dec
             self.log(f"lanner qwen05b decode: {dec['tok_per_s']:.1f} tok/s"
-                     + (f", {dec['roofline_fraction']:.0%} of roofline" if "roofline_fraction" in dec else ""))
+                     + (f", {dec['roofline_fraction']:.0%} of roofline" if "roofline_fraction" in dec else "")
+                     + f"; device counters {dict(eng.info.get('device_counters', {}))}")
         finally:
             eng.close()
             del eng
