@@ -161,7 +161,10 @@ impl Gpu {
             let stream = ctx.new_stream().map_err(|e| dev_err("cannot create a stream", e))?;
             let mut modules = Vec::new();
             let mut from = Vec::new();
+            // LANNER_CUDA_NVRTC=1 ignores the built-in PTX (tests the run-time compile path)
+            let force_nvrtc = std::env::var("LANNER_CUDA_NVRTC").is_ok_and(|v| v == "1");
             for &(name, src, ptx) in embedded::KERNELS {
+                let ptx = if force_nvrtc { None } else { ptx };
                 let loaded = ptx.map(|p| ctx.load_module(cudarc::nvrtc::Ptx::from_src(p)));
                 let m = match loaded {
                     Some(Ok(m)) => {
@@ -195,7 +198,13 @@ impl Gpu {
                 modules,
                 funcs: Mutex::new(HashMap::new()),
                 blas,
-                kernels_from: from.join(", "),
+                kernels_from: if from.iter().all(|f| f.ends_with(": ptx")) {
+                    "built-in PTX".to_string()
+                } else if from.iter().all(|f| f.ends_with(": nvrtc")) {
+                    "NVRTC".to_string()
+                } else {
+                    from.join(", ")
+                },
             }))
         })
     }

@@ -490,7 +490,13 @@ impl Model for CudaLlama {
 
     fn device(&self) -> String {
         let blas = if self.gpu.blas.is_ok() { "cuBLAS" } else { "no cuBLAS" };
-        format!("cuda:{} ({}, {:.0} GiB, {blas})", self.gpu.ordinal, self.gpu.name, self.gpu.total_mem as f64 / (1u64 << 30) as f64)
+        format!(
+            "cuda:{} ({}, {:.0} GiB, {blas}, kernels: {})",
+            self.gpu.ordinal,
+            self.gpu.name,
+            self.gpu.total_mem as f64 / (1u64 << 30) as f64,
+            self.gpu.kernels_from
+        )
     }
 
     fn weight_bytes(&self) -> usize {
