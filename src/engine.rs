@@ -267,6 +267,24 @@ impl Engine {
 
     /// Run the session's not-yet-computed tokens (`tokens[kv.len..]`). `Want::All` returns rows
     /// for the last `n_all` of them.
+    /// The greedy next token of a session with exactly one uncomputed token, picked where the
+    /// model keeps its logits (a GPU: only the id and its log-probability come back). None when
+    /// the model has no such path or the session is not in that state (the caller then takes the
+    /// logits path).
+    pub fn greedy_next(&self, s: &mut Session, interrupted: &dyn Fn() -> bool) -> Option<Result<(u32, f32)>> {
+        if s.tokens.len() != s.kv.len + 1 || self.model.output_greedy(&[], 0).is_none() {
+            return None;
+        }
+        let toks = s.tokens[s.kv.len..].to_vec();
+        let mut span = [Span { kv: &mut s.kv, tokens: &toks, want: Want::Last }];
+        let hidden = match self.hidden(self.backend.as_ref(), &mut span, interrupted) {
+            Ok(h) => h,
+            Err(e) => return Some(Err(e)),
+        };
+        let picked = self.model.output_greedy(&hidden, 1)?;
+        Some(picked.map(|v| v[0]))
+    }
+
     pub fn compute_pending(&self, s: &mut Session, want: Want, n_all: usize, interrupted: &dyn Fn() -> bool) -> Result<Vec<f32>> {
         let vocab = self.config().vocab_size;
         let pending = s.tokens.len() - s.kv.len;

@@ -81,8 +81,27 @@ impl Generator {
         if let Some(end) = self.check_end(eng, s) {
             return Ok(end);
         }
+        if self.plain_greedy() && self.pending_logits.is_none() {
+            // the device picks the token; only (id, log-probability) comes back
+            if let Some(r) = eng.greedy_next(s, interrupted) {
+                let (tok, logprob) = r?;
+                return Ok(Some(self.take(eng, s, tok, logprob, vec![])));
+            }
+        }
         let mut logits = self.next_logits(eng, s, interrupted)?;
         Ok(Some(self.accept(eng, s, &mut logits)))
+    }
+
+    /// Greedy on the raw logits (no penalties, biases or alternatives asked for): the arg-max is
+    /// all the sampler would do.
+    fn plain_greedy(&self) -> bool {
+        let p = self.sampler.params();
+        p.temperature == 0.0
+            && p.repetition_penalty == 1.0
+            && p.presence_penalty == 0.0
+            && p.frequency_penalty == 0.0
+            && p.logit_bias.is_empty()
+            && self.params.top_logprobs == 0
     }
 
     /// Before computing logits: `Some(final chunk or None)` when the generation is over (finished
@@ -113,12 +132,16 @@ impl Generator {
             vec![]
         };
         let sampled = self.sampler.sample(logits, &s.tokens);
-        let tok = sampled.token;
+        self.take(eng, s, sampled.token, sampled.logprob, top)
+    }
+
+    /// Append the chosen token and say what it completes.
+    fn take(&mut self, eng: &Engine, s: &mut Session, tok: u32, logprob: f32, top: Vec<(u32, f32)>) -> Chunk {
         s.tokens.push(tok);
         self.generated += 1;
 
         let is_end = !self.params.ignore_eos && eng.tokenizer.is_eog(tok) || self.params.stop_token_ids.contains(&tok);
-        let mut chunk = Chunk { token: tok, text: String::new(), logprob: sampled.logprob, finish_reason: None, top };
+        let mut chunk = Chunk { token: tok, text: String::new(), logprob, finish_reason: None, top };
         if is_end {
             chunk.text = self.decoder.flush() + &self.stops.flush();
             chunk.finish_reason = Some("stop");

@@ -75,6 +75,11 @@ pub trait Model: Send + Sync {
     fn max_step_tokens(&self) -> Option<usize> {
         None
     }
+    /// Greedy next tokens of `n` hidden rows computed where the logits are (a GPU), so that only
+    /// (token, log-probability) pairs come back; None when the model has no such path.
+    fn output_greedy(&self, _hidden: &[f32], _n: usize) -> Option<Result<Vec<(u32, f32)>>> {
+        None
+    }
     /// Device counters for `Engine.info` (e.g. CUDA graph replays).
     fn counters(&self) -> Vec<(String, i64)> {
         Vec::new()

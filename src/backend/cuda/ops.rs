@@ -275,6 +275,11 @@ pub fn attention(gpu: &Gpu, q: u64, kc: u64, vc: u64, m: &AttnMeta, d: &AttnDims
     gpu.launch("attention_combine", (m.n_rows as u32, d.n_head as u32, 1), (d.head_dim as u32, 1, 1), &args)
 }
 
+/// Greedy choice and its log-softmax per row: `ids[r]`, `logprobs[r]`.
+pub fn argmax_logprob(gpu: &Gpu, logits: u64, vocab: usize, n_rows: usize, ids: u64, logprobs: u64) -> Result<()> {
+    gpu.launch("argmax_logprob", (n_rows as u32, 1, 1), (1024, 1, 1), &[Arg::P(logits), Arg::I(vocab as i32), Arg::P(ids), Arg::P(logprobs)])
+}
+
 pub fn argmax_rows(gpu: &Gpu, logits: u64, vocab: usize, n_rows: usize, out: u64) -> Result<()> {
     gpu.launch("argmax_rows", (n_rows as u32, 1, 1), (1024, 1, 1), &[Arg::P(logits), Arg::I(vocab as i32), Arg::P(out)])
 }

@@ -92,6 +92,8 @@ struct Scratch {
     logits_in: Option<DBuf>,
     logits: Option<DBuf>,
     logits_cap: usize,
+    /// Greedy picks: 64 ids then 64 log-probabilities.
+    picks: Option<DBuf>,
     blas: BlasScratch,
     prefill: PrefillScratch,
     /// Bumped whenever a buffer a captured graph may point to is replaced.
@@ -424,17 +426,47 @@ impl CudaLlama {
         ops::add_rms_norm(g, x, pending, self.out_norm.ptr, h, n, d, c.norm_eps)
     }
 
-    fn output_inner(&self, hidden: &[f32], n: usize, logits: &mut [f32]) -> Result<()> {
+    fn output_greedy_inner(&self, hidden: &[f32], n: usize) -> Result<Vec<(u32, f32)>> {
         let g = &*self.gpu;
         let w = self.output.as_ref().unwrap_or(&self.embd);
         let mut s = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        self.logits_room(&mut s, n)?;
+        let (inp, out) = (p(&s.logits_in), p(&s.logits));
+        if s.picks.is_none() {
+            s.picks = Some(g.alloc(8 * 64)?);
+        }
+        let picks = p(&s.picks);
+        let mut ids = vec![0i32; n];
+        let mut lps = vec![0f32; n];
+        g.upload(inp, hidden)?;
+        for r0 in (0..n).step_by(64) {
+            let m = (n - r0).min(64);
+            ops::matmul(g, w, inp + (r0 * self.cfg.n_embd * 4) as u64, m, out, MatPath::Auto, &mut s.blas)?;
+            ops::argmax_logprob(g, out, w.rows, m, picks, picks + 256)?;
+            g.download(&mut ids[r0..r0 + m], picks)?;
+            g.download(&mut lps[r0..r0 + m], picks + 256)?;
+        }
+        Ok(ids.into_iter().zip(lps).map(|(i, l)| (i as u32, l)).collect())
+    }
+
+    fn logits_room(&self, s: &mut Scratch, n: usize) -> Result<()> {
+        let g = &*self.gpu;
+        let rows = self.output.as_ref().unwrap_or(&self.embd).rows;
         if n > s.logits_cap {
             s.logits = None;
             s.logits_in = None;
             s.logits_in = Some(g.alloc(n * self.cfg.n_embd * 4)?);
-            s.logits = Some(g.alloc(n * w.rows * 4)?);
+            s.logits = Some(g.alloc(n.max(64) * rows * 4)?);
             s.logits_cap = n;
         }
+        Ok(())
+    }
+
+    fn output_inner(&self, hidden: &[f32], n: usize, logits: &mut [f32]) -> Result<()> {
+        let g = &*self.gpu;
+        let w = self.output.as_ref().unwrap_or(&self.embd);
+        let mut s = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        self.logits_room(&mut s, n)?;
         let (inp, out) = (p(&s.logits_in), p(&s.logits));
         g.upload(inp, hidden)?;
         ops::matmul(g, w, inp, n, out, MatPath::Auto, &mut s.blas)?;
@@ -501,6 +533,10 @@ impl Model for CudaLlama {
 
     fn weight_bytes(&self) -> usize {
         self.weight_bytes
+    }
+
+    fn output_greedy(&self, hidden: &[f32], n: usize) -> Option<Result<Vec<(u32, f32)>>> {
+        Some(self.output_greedy_inner(hidden, n))
     }
 
     fn max_step_tokens(&self) -> Option<usize> {

@@ -341,6 +341,25 @@ pub fn kernel_test(op: &str, arrays: HashMap<String, HostArray>, params: HashMap
             g.download(&mut ids, ib.ptr)?;
             out.insert("ids".into(), (HostArray::I32(ids), vec![n]));
         }
+        "argmax_logprob" => {
+            let l = a.f32("logits")?;
+            let vocab = match a.dim("logits", -1) {
+                Some(v) => v,
+                None => a.int("vocab")?,
+            };
+            if vocab == 0 || l.len() % vocab != 0 {
+                return Err(Error::arg("logits must be [n, vocab]"));
+            }
+            let n = l.len() / vocab;
+            let lb = up_f32(g, l)?;
+            let ib = g.alloc(n * 4)?;
+            let pb = g.alloc(n * 4)?;
+            ops::argmax_logprob(g, lb.ptr, vocab, n, ib.ptr, pb.ptr)?;
+            let mut ids = vec![0i32; n];
+            g.download(&mut ids, ib.ptr)?;
+            out.insert("ids".into(), (HostArray::I32(ids), vec![n]));
+            out.insert("logprobs".into(), (HostArray::F32(down_f32(g, &pb, n)?), vec![n]));
+        }
         other => return Err(Error::arg(format!("unknown kernel test op '{other}'"))),
     }
     g.sync()?;
