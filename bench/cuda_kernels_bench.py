@@ -4,7 +4,8 @@ is worse than a slow one). Needs only numpy, libcuda (driver) and nvcc (or libnv
 
   python3 bench/cuda_kernels_bench.py [--quick] [--tests] [--compiler nvrtc]
 
-Prints matvec GB/s at n_tok = 1 per weight type (4096x4096, 14336x4096, and 128256x4096 bf16),
+Prints matvec GB/s at n_tok = 1 per weight type (4096x4096, 14336x4096, and 128256x4096 bf16; for
+f32/f16/bf16 also 1024x4096 and 4096x14336, each beside matvec2 on the same weights),
 attention_split + combine on 8192 keys, and the prefill kernels (attn_gather_q / _kv, attn_softmax,
 attn_scatter_out), then a markdown table. --tests first runs every kernel test (the suite of the
 CPU-emulator harness, at full size). Exit status 1 if any check fails. Copied from the kernel test
@@ -836,33 +837,49 @@ def weights_for(be, rng, ty, rows, cols):
 
 
 # sizes of the speed table (a smoke test of this script may shrink them)
-SIZES = {"mv_shapes": [(4096, 4096), (14336, 4096)], "mv_big": (128256, 4096), "keys": 8192, "rows": 32, "heads": (32, 8), "hd": 128,
+SIZES = {"mv_shapes": [(4096, 4096), (14336, 4096)], "mv_float_extra": [(1024, 4096), (4096, 14336)], "mv_big": (128256, 4096), "keys": 8192, "rows": 32, "heads": (32, 8), "hd": 128,
          "prefill_tok": 2048, "softmax": ((2048, 0, 0), (1024, 1024, 512))}
+
+
+def mv2_rows_per_block(rows, cols, es):
+    """Rows per block of matvec2_TY (CONTRACT.md "Round 3: matvec2"); es = bytes per element."""
+    b = cols * es
+    r = 8 if b <= 4096 else 4 if b <= 8192 else 2 if b <= 16384 else 1
+    while r > 1 and (rows + r - 1) // r < 512:
+        r //= 2
+    return r
 
 
 def bench(be, rng, quick):
     ok_all = True
     table = []
-    print("--- matvec, n_tok = 1: GB/s of weight bytes (checked against numpy on 64 rows)", flush=True)
+    print("--- matvec (and matvec2 for f32/f16/bf16), n_tok = 1: GB/s of weight bytes (checked against numpy on 64 rows)", flush=True)
     shapes = SIZES["mv_shapes"]
     for ty in ALL_TYPES:
-        for rows, cols in shapes + ([SIZES["mv_big"]] if ty == "bf16" else []):
+        flt = ty in FTYPES
+        for rows, cols in shapes + (SIZES["mv_float_extra"] if flt else []) + ([SIZES["mv_big"]] if ty == "bf16" else []):
             W, rb, vals = weights_for(be, rng, ty, rows, cols)
             x = rng.standard_normal(cols).astype(F32)
-            X, Y = be.upload(x), be.alloc(rows * 4)
-            args = [P(W), L(rb), P(X), P(Y), I(rows), I(cols), I(1)]
-            t = be.time(lambda: be.launch(f"matvec_{ty}", ((rows + 7) // 8, 1, 1), (32, 8, 1), args), 10 if quick else 30)
-            y = be.download(Y, (rows,), F32)
+            X = be.upload(x)
             idx = np.unique(np.concatenate([[0, rows - 1], rng.integers(0, rows, 62)]))
             wf = vals(idx).astype(np.float64)
             want = wf @ x.astype(np.float64)
             mag = np.abs(wf) @ np.abs(x).astype(np.float64)
-            err = np.abs(y[idx] - want)
-            ok = bool(np.all(err <= 1e-5 * mag + 1e-6))
-            ok_all &= ok
-            gbs = rows * rb / t / 1e9
-            table.append((f"matvec_{ty}", f"{rows}x{cols}", t, gbs, ok))
-            print(f"matvec_{ty:5s} {rows:6d}x{cols}: {t * 1e6:8.1f} us {gbs:7.0f} GB/s  {'ok' if ok else 'WRONG max_err/mag=%.3g' % np.max(err / mag)}", flush=True)
+            launches = [(f"matvec_{ty}", ((rows + 7) // 8, 1, 1), (32, 8, 1))]
+            if flt:  # CONTRACT.md "Round 3: matvec2"
+                r2 = mv2_rows_per_block(rows, cols, FTYPES[ty])
+                launches.append((f"matvec2_{ty}", ((rows + r2 - 1) // r2, 1, 1), (256, 1, 1)))
+            for kname, grid, block in launches:
+                Y = be.alloc(rows * 4)
+                args = [P(W), L(rb), P(X), P(Y), I(rows), I(cols), I(1)]
+                t = be.time(lambda: be.launch(kname, grid, block, args), 10 if quick else 30)
+                y = be.download(Y, (rows,), F32)
+                err = np.abs(y[idx] - want)
+                ok = bool(np.all(err <= 1e-5 * mag + 1e-6))
+                ok_all &= ok
+                gbs = rows * rb / t / 1e9
+                table.append((kname, f"{rows}x{cols}", t, gbs, ok))
+                print(f"{kname:13s} {rows:6d}x{cols}: {t * 1e6:8.1f} us {gbs:7.0f} GB/s  {'ok' if ok else 'WRONG max_err/mag=%.3g' % np.max(err / mag)}", flush=True)
             be.free_all()
 
     print("--- attention decode: 32 rows x 32 heads (8 kv), head_dim 128, 8192 keys each (K+V f32 bytes)", flush=True)
