@@ -250,6 +250,11 @@ def _cols_for(ty: str) -> list[int]:
 
 MATMUL_CASES = [(ty, rows, cols, path) for ty in TYPES for cols in _cols_for(ty)
                 for rows in (1, 7, 97, 257) for path in ("matvec", "gemm", "auto", "cublas")]
+# float weights: "matvec" runs matvec2 (the default for decode); "matvec1" the one-warp-per-row kernel
+MATMUL_CASES += [(ty, rows, cols, "matvec1") for ty in ("f32", "f16", "bf16") for cols in _cols_for(ty)
+                 for rows in (1, 7, 97, 257)]
+# the decode shapes of real models (rows per block rule of matvec2 at each size)
+MATMUL_CASES += [(ty, rows, cols, "matvec") for ty in ("f16", "bf16") for rows, cols in ((1024, 4096), (4100, 896), (896, 4864))]
 F32_TOL, BF16_TOL = 1e-4, 1e-2
 
 
@@ -267,7 +272,7 @@ def _weights(ty: str, rows: int, cols: int):
 def test_matmul(ty, rows, cols, path):
     q, wd, wa = _weights(ty, rows, cols)
     rng = np.random.default_rng(seed_of("x", ty, rows, cols, path))
-    n_toks = (1, 3, 8) if path == "matvec" else (1, 9, 97, 257)
+    n_toks = (1, 3, 8) if path in ("matvec", "matvec1") else (1, 9, 97, 257)
     failures = []
     for n_tok in n_toks:
         x = rng.standard_normal((n_tok, cols), dtype=np.float32)

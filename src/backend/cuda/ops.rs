@@ -63,8 +63,11 @@ impl DWeight {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatPath {
     Auto,
-    /// One pass over the weights for up to 8 tokens (decode).
+    /// One pass over the weights for up to 8 tokens (decode): `matvec2` for float weights
+    /// (unless `LANNER_CUDA_MATVEC=1`), `matvec` otherwise.
     Matvec,
+    /// The first float matvec (one warp per row), for comparison.
+    Matvec1,
     /// The own tiled kernel (f32).
     Gemm,
     /// Weights dequantized to BF16 (unless already BF16), activations rounded to BF16, cuBLAS
@@ -73,6 +76,11 @@ pub enum MatPath {
 }
 
 pub const MATVEC_MAX_TOKENS: usize = 8;
+
+fn matvec1_forced() -> bool {
+    static F: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *F.get_or_init(|| std::env::var("LANNER_CUDA_MATVEC").is_ok_and(|v| v == "1"))
+}
 
 /// Scratch for the cuBLAS path: BF16 copies of one weight matrix and of the activations.
 #[derive(Default)]
@@ -100,11 +108,22 @@ pub fn matmul(gpu: &Gpu, w: &DWeight, x: u64, n: usize, y: u64, path: MatPath, s
     let (rows, cols) = (w.rows as i32, w.cols as i32);
     let wargs = [Arg::P(w.buf.ptr), Arg::L(w.row_bytes as i64)];
     match path {
-        MatPath::Matvec => {
+        MatPath::Matvec | MatPath::Matvec1 => {
+            let v2 = path == MatPath::Matvec && matches!(w.sfx, "f32" | "f16" | "bf16") && !matvec1_forced();
             for t0 in (0..n).step_by(MATVEC_MAX_TOKENS) {
                 let nt = (n - t0).min(MATVEC_MAX_TOKENS);
                 let args = [wargs[0], wargs[1], Arg::P(x + (t0 * w.cols * 4) as u64), Arg::P(y + (t0 * w.rows * 4) as u64), Arg::I(rows), Arg::I(cols), Arg::I(nt as i32)];
-                gpu.launch(&format!("matvec_{}", w.sfx), (w.rows.div_ceil(8) as u32, 1, 1), (32, 8, 1), &args)?;
+                if v2 {
+                    // rows per block as in cuda/CONTRACT.md "Round 3"
+                    let b = w.cols as u64 * if w.sfx == "f32" { 4 } else { 2 };
+                    let mut r: u32 = if b <= 4096 { 8 } else if b <= 8192 { 4 } else if b <= 16384 { 2 } else { 1 };
+                    while r > 1 && (w.rows as u32).div_ceil(r) < 512 {
+                        r /= 2;
+                    }
+                    gpu.launch(&format!("matvec2_{}", w.sfx), ((w.rows as u32).div_ceil(r), 1, 1), (256, 1, 1), &args)?;
+                } else {
+                    gpu.launch(&format!("matvec_{}", w.sfx), (w.rows.div_ceil(8) as u32, 1, 1), (32, 8, 1), &args)?;
+                }
             }
             Ok(())
         }

@@ -161,6 +161,7 @@ pub fn kernel_test(op: &str, arrays: HashMap<String, HostArray>, params: HashMap
                 Some(_) => match a.str("path")? {
                     "auto" => MatPath::Auto,
                     "matvec" => MatPath::Matvec,
+                    "matvec1" => MatPath::Matvec1,
                     "gemm" => MatPath::Gemm,
                     "cublas" => MatPath::Cublas,
                     o => return Err(Error::arg(format!("unknown path '{o}'"))),
