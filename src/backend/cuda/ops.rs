@@ -97,8 +97,25 @@ fn ensure(gpu: &Gpu, slot: &mut Option<DBuf>, bytes: usize) -> Result<u64> {
     Ok(slot.as_ref().unwrap().ptr)
 }
 
+/// Several products of the same input (Q/K/V; gate/up): on the cuBLAS path the input is
+/// rounded to BF16 once for all of them.
+pub fn matmul_group(gpu: &Gpu, ws: &[(&DWeight, u64)], x: u64, n: usize, scratch: &mut BlasScratch) -> Result<()> {
+    let blas = n > MATVEC_MAX_TOKENS && gpu.blas.is_ok();
+    for (i, &(w, y)) in ws.iter().enumerate() {
+        let same_cols = i > 0 && ws[i - 1].0.cols == w.cols;
+        matmul_inner(gpu, w, x, n, y, MatPath::Auto, scratch, blas && same_cols)?;
+    }
+    Ok(())
+}
+
 /// `y[t * rows + r] = W[r] . x[t]` for `t < n`.
 pub fn matmul(gpu: &Gpu, w: &DWeight, x: u64, n: usize, y: u64, path: MatPath, scratch: &mut BlasScratch) -> Result<()> {
+    matmul_inner(gpu, w, x, n, y, path, scratch, false)
+}
+
+/// `x_ready`: the cuBLAS path's BF16 copy of `x` was made by the previous call.
+#[allow(clippy::too_many_arguments)]
+fn matmul_inner(gpu: &Gpu, w: &DWeight, x: u64, n: usize, y: u64, path: MatPath, scratch: &mut BlasScratch, x_ready: bool) -> Result<()> {
     let path = match path {
         MatPath::Auto if n <= MATVEC_MAX_TOKENS => MatPath::Matvec,
         MatPath::Auto if gpu.blas.is_ok() => MatPath::Cublas,
@@ -109,7 +126,11 @@ pub fn matmul(gpu: &Gpu, w: &DWeight, x: u64, n: usize, y: u64, path: MatPath, s
     let wargs = [Arg::P(w.buf.ptr), Arg::L(w.row_bytes as i64)];
     match path {
         MatPath::Matvec | MatPath::Matvec1 => {
-            let v2 = path == MatPath::Matvec && matches!(w.sfx, "f32" | "f16" | "bf16") && !matvec1_forced();
+            // matvec2 measured faster on the H200 for rows up to 16 KB (14336x4096 bf16: 31.9 vs
+            // 37.5 us; 128256x4096: 233 vs 280 us) and slower on longer rows (4096x14336: 75.6 vs
+            // 33.7 us), which keep the one-warp-per-row kernel (bench/results/cuda_h200_run3)
+            let row_bytes_ok = w.cols * if w.sfx == "f32" { 4 } else { 2 } <= 16384;
+            let v2 = path == MatPath::Matvec && matches!(w.sfx, "f32" | "f16" | "bf16") && row_bytes_ok && !matvec1_forced();
             for t0 in (0..n).step_by(MATVEC_MAX_TOKENS) {
                 let nt = (n - t0).min(MATVEC_MAX_TOKENS);
                 let args = [wargs[0], wargs[1], Arg::P(x + (t0 * w.cols * 4) as u64), Arg::P(y + (t0 * w.rows * 4) as u64), Arg::I(rows), Arg::I(cols), Arg::I(nt as i32)];
@@ -143,7 +164,9 @@ pub fn matmul(gpu: &Gpu, w: &DWeight, x: u64, n: usize, y: u64, path: MatPath, s
             };
             let xb = ensure(gpu, &mut scratch.x, n * w.cols * 2)?;
             let nx = (n * w.cols) as i64;
-            gpu.launch("f32_to_bf16", ((nx as usize).div_ceil(256) as u32, 1, 1), (256, 1, 1), &[Arg::P(x), Arg::P(xb), Arg::L(nx)])?;
+            if !x_ready {
+                gpu.launch("f32_to_bf16", ((nx as usize).div_ceil(256) as u32, 1, 1), (256, 1, 1), &[Arg::P(x), Arg::P(xb), Arg::L(nx)])?;
+            }
             use cudarc::cublas::sys as cb;
             let (alpha, beta) = (1f32, 0f32);
             // Row-major W [rows, cols] is column-major A (cols x rows); Y^T = A^T X^T in
@@ -345,7 +368,9 @@ pub fn attention_prefill(
     let vg = ensure(gpu, &mut sc.vg, nkv * n_keys * hd * 2)?;
     let args = [Arg::P(kc), Arg::P(vc), Arg::P(block_table), Arg::P(kg), Arg::P(vg), Arg::I(n_keys as i32), Arg::I(nkv as i32), Arg::I(hd as i32), Arg::I(block_size as i32)];
     gpu.launch("attn_gather_kv", (n_keys as u32, nkv as u32, 1), (128, 1, 1), &args)?;
-    let chunk = (PREFILL_SCORE_BYTES / (nh * n_keys * 6)).clamp(1, n_tok);
+    // Query chunks of at most 512 rows: each chunk's scores stop at its own last position, so a
+    // long prompt computes about half of the square (causality) and the score buffer stays small.
+    let chunk = (PREFILL_SCORE_BYTES / (nh * n_keys * 6)).clamp(1, n_tok.min(512));
     for c0 in (0..n_tok).step_by(chunk) {
         let nt = chunk.min(n_tok - c0);
         // keys this chunk can see: up to its last row's position

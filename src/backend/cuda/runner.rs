@@ -392,9 +392,7 @@ impl CudaLlama {
         let mut pending: Option<u64> = None; // residual still to be added into x
         for (layer, b) in self.blocks.iter().enumerate() {
             ops::add_rms_norm(g, x, pending.take(), b.attn_norm.ptr, h, n, d, c.norm_eps)?;
-            mm(&b.wq, h, q, blas)?;
-            mm(&b.wk, h, k, blas)?;
-            mm(&b.wv, h, v, blas)?;
+            ops::matmul_group(g, &[(&b.wq, q), (&b.wk, k), (&b.wv, v)], h, n, blas)?;
             for (bias, t, dim) in [(&b.bq, q, q_dim), (&b.bk, k, kv_dim), (&b.bv, v, kv_dim)] {
                 if let Some(bias) = bias {
                     ops::add_bias(g, t, bias.ptr, n, dim)?;
@@ -416,8 +414,7 @@ impl CudaLlama {
             }
             mm(&b.wo, att, h2, blas)?;
             ops::add_rms_norm(g, x, Some(h2), b.ffn_norm.ptr, h, n, d, c.norm_eps)?;
-            mm(&b.w_gate, h, gate, blas)?;
-            mm(&b.w_up, h, up, blas)?;
+            ops::matmul_group(g, &[(&b.w_gate, gate), (&b.w_up, up)], h, n, blas)?;
             ops::binary(g, "swiglu", gate, up, n * c.n_ff)?;
             mm(&b.w_down, gate, h2, blas)?;
             pending = Some(h2);
