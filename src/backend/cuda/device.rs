@@ -127,6 +127,9 @@ pub struct Gpu {
     /// cuBLAS, or why it is not there.
     pub blas: std::result::Result<Mutex<cudarc::cublas::CudaBlas>, String>,
     pub kernels_from: String,
+    /// `LANNER_CUDA_PROFILE=1`: every launch is timed with events (and waited for); per kernel
+    /// name, (calls, milliseconds).
+    pub profile: Option<Mutex<HashMap<String, (u64, f64)>>>,
 }
 
 // SAFETY: cudarc's handles are thread-safe driver objects; the function cache is behind a Mutex.
@@ -198,6 +201,7 @@ impl Gpu {
                 modules,
                 funcs: Mutex::new(HashMap::new()),
                 blas,
+                profile: std::env::var("LANNER_CUDA_PROFILE").is_ok_and(|v| v == "1").then(|| Mutex::new(HashMap::new())),
                 kernels_from: if from.iter().all(|f| f.ends_with(": ptx")) {
                     "built-in PTX".to_string()
                 } else if from.iter().all(|f| f.ends_with(": nvrtc")) {
@@ -240,10 +244,43 @@ impl Gpu {
             };
         }
         let cfg = LaunchConfig { grid_dim: grid, block_dim: block, shared_mem_bytes: 0 };
+        let t = self.profile_start()?;
         // SAFETY: argument lists follow cuda/CONTRACT.md; callers pass live buffers of the sizes
         // the kernel reads and writes.
         unsafe { b.launch(cfg) }.map_err(|e| dev_err(&format!("launching {name}"), e))?;
+        self.profile_end(t, name)
+    }
+
+    /// Start timing one operation (profiling mode only).
+    pub fn profile_start(&self) -> Result<Option<cudarc::driver::CudaEvent>> {
+        if self.profile.is_none() {
+            return Ok(None);
+        }
+        let e = self.ctx.new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT)).map_err(|e| dev_err("event", e))?;
+        e.record(&self.stream).map_err(|e| dev_err("event", e))?;
+        Ok(Some(e))
+    }
+
+    pub fn profile_end(&self, start: Option<cudarc::driver::CudaEvent>, name: &str) -> Result<()> {
+        let (Some(p), Some(e0)) = (&self.profile, start) else { return Ok(()) };
+        let e1 = self.ctx.new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT)).map_err(|e| dev_err("event", e))?;
+        e1.record(&self.stream).map_err(|e| dev_err("event", e))?;
+        e1.synchronize().map_err(|e| dev_err("event", e))?;
+        let ms = e0.elapsed_ms(&e1).map_err(|e| dev_err("event", e))? as f64;
+        let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = p.entry(name.to_string()).or_insert((0, 0.0));
+        entry.0 += 1;
+        entry.1 += ms;
         Ok(())
+    }
+
+    /// The profile so far: (kernel, calls, total microseconds), largest first.
+    pub fn profile_table(&self) -> Vec<(String, u64, f64)> {
+        let Some(p) = &self.profile else { return Vec::new() };
+        let p = p.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = p.iter().map(|(k, &(n, ms))| (k.clone(), n, ms * 1000.0)).collect();
+        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        v
     }
 
     pub fn alloc(&self, bytes: usize) -> Result<DBuf> {

@@ -169,6 +169,7 @@ fn matmul_inner(gpu: &Gpu, w: &DWeight, x: u64, n: usize, y: u64, path: MatPath,
             }
             use cudarc::cublas::sys as cb;
             let (alpha, beta) = (1f32, 0f32);
+            let t = gpu.profile_start()?;
             // Row-major W [rows, cols] is column-major A (cols x rows); Y^T = A^T X^T in
             // column-major terms: m = rows, n = tokens, k = cols.
             // SAFETY: all three buffers are live and sized rows*cols, n*cols, n*rows.
@@ -195,7 +196,8 @@ fn matmul_inner(gpu: &Gpu, w: &DWeight, x: u64, n: usize, y: u64, path: MatPath,
                     cb::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
                 )
             }
-            .map_err(|e| Error::Device(format!("cuBLAS GemmEx on {}: {e:?}", w.name)))
+            .map_err(|e| Error::Device(format!("cuBLAS GemmEx on {}: {e:?}", w.name)))?;
+            gpu.profile_end(t, "cublas_gemm")
         }
         MatPath::Auto => unreachable!(),
     }
@@ -383,6 +385,7 @@ pub fn attention_prefill(
         let blas = blas.lock().unwrap_or_else(|e| e.into_inner());
         let (one, zero) = (1f32, 0f32);
         let gm = (group * nt) as i32;
+        let t = gpu.profile_start()?;
         // S (row-major [group*nt, nk] per kv head) = column-major (nk x group*nt) = Kg^T Qg
         // SAFETY: buffers sized above; strides per kv head.
         unsafe {
@@ -413,8 +416,10 @@ pub fn attention_prefill(
             )
         }
         .map_err(|e| Error::Device(format!("cuBLAS attention scores: {e:?}")))?;
+        gpu.profile_end(t, "cublas_attn_scores")?;
         let args = [Arg::P(s), Arg::P(p), Arg::I(nt as i32), Arg::I(nk as i32), Arg::I((pos0 + c0) as i32), Arg::F(d.scale), Arg::I(d.window as i32), Arg::I((nh * nt) as i32)];
         gpu.launch("attn_softmax", ((nh * nt) as u32, 1, 1), (256, 1, 1), &args)?;
+        let t = gpu.profile_start()?;
         // O (row-major [group*nt, hd]) = column-major (hd x group*nt) = Vg^T-as-stored x P
         // SAFETY: as above.
         unsafe {
@@ -445,6 +450,7 @@ pub fn attention_prefill(
             )
         }
         .map_err(|e| Error::Device(format!("cuBLAS attention output: {e:?}")))?;
+        gpu.profile_end(t, "cublas_attn_output")?;
         drop(blas);
         gpu.launch("attn_scatter_out", (nt as u32, nh as u32, 1), (128, 1, 1), &[Arg::P(o), Arg::P(out), Arg::I((row0 + c0) as i32), Arg::I(nt as i32), Arg::I(nh as i32), Arg::I(hd as i32)])?;
     }

@@ -321,7 +321,7 @@ impl CudaLlama {
         };
 
         // Decode steps (no prefill span, a few rows) replay a CUDA graph of the whole pass.
-        let graphable = step.prefill.is_empty() && n <= ops::MATVEC_MAX_TOKENS && std::env::var("LANNER_CUDA_GRAPHS").map_or(true, |v| v != "0");
+        let graphable = g.profile.is_none() && step.prefill.is_empty() && n <= ops::MATVEC_MAX_TOKENS && std::env::var("LANNER_CUDA_GRAPHS").map_or(true, |v| v != "0");
         if graphable {
             let key = (n, max_blocks, splits, n_split_rows);
             let mut graphs = self.graphs.lock().unwrap_or_else(|e| e.into_inner());
@@ -543,11 +543,17 @@ impl Model for CudaLlama {
 
     fn counters(&self) -> Vec<(String, i64)> {
         let g = self.graphs.lock().unwrap_or_else(|e| e.into_inner());
-        vec![
+        let mut c = vec![
             ("graph_replays".into(), g.replays as i64),
             ("graph_captures".into(), g.captures as i64),
             ("eager_passes".into(), g.eager as i64),
-        ]
+        ];
+        // LANNER_CUDA_PROFILE=1: microseconds and calls per kernel
+        for (name, calls, us) in self.gpu.profile_table() {
+            c.push((format!("us:{name}"), us as i64));
+            c.push((format!("calls:{name}"), calls as i64));
+        }
+        c
     }
 }
 
