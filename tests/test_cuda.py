@@ -892,3 +892,40 @@ def test_device_greedy_matches_host_greedy(real_model_path):
         np.testing.assert_allclose([c.logprob for c in dev], [c.logprob for c in host], atol=2e-4)
     finally:
         eng.close()
+
+
+@needs_cuda
+def test_fork_save_load_and_prefix_cache_on_gpu(real_model_path, tmp_path):
+    """The KV blocks live on the GPU: a fork writing into a shared partial block copies it there,
+    a saved session reads its K/V back from the device and a loaded one writes them, and the
+    prefix cache hands out device blocks."""
+    eng = lanner.Engine(real_model_path, device="cuda", context_length=256)
+    ref = lanner.Engine(real_model_path, device="cuda", context_length=256, prefix_cache_tokens=0)
+    try:
+        ids = eng.tokenize(REAL_TEXT)
+        a, b, c = ids[:20], ids[20:26], ids[30:36]
+
+        def close(got, want, what):
+            std = float(want.std())
+            assert np.abs(got - want).max() <= LOGIT_TOL * std, what
+
+        s = eng.session()
+        s.feed(a)  # 20 tokens: the second block is partly filled and will be shared by the fork
+        f = s.fork()
+        close(f.feed(c, logits="all"), ref.session().feed(a + c, logits="all")[-len(c):], "fork")
+        close(s.feed(b, logits="all"), ref.session().feed(a + b, logits="all")[-len(b):], "parent after the fork wrote")
+
+        path = tmp_path / "gpu.lkv"
+        s.save(path)
+        t = eng.load_session(path)
+        assert t.tokens == s.tokens
+        np.testing.assert_array_equal(t.feed([ids[40]]), s.feed([ids[40]]))
+
+        # a prompt sharing 32 tokens (two full blocks) with an earlier one reuses its device blocks
+        long = ids[:40]
+        eng.session().feed(long)
+        again = eng.session().feed(long[:32] + ids[50:58], logits="all")
+        close(again, ref.session().feed(long[:32] + ids[50:58], logits="all"), "prefix-cache hit")
+    finally:
+        eng.close()
+        ref.close()
