@@ -104,6 +104,49 @@ impl DBuf {
     }
 }
 
+/// A lock that the thread holding it may take again (a forward pass takes it, and the KV copies
+/// it triggers take it inside). Every use of a device's one stream holds it, so no thread's work
+/// can slip into another thread's CUDA graph capture or between its launches and its wait.
+#[derive(Default)]
+pub struct StreamLock {
+    owner: Mutex<(Option<std::thread::ThreadId>, usize)>,
+    free: std::sync::Condvar,
+}
+
+pub struct StreamGuard<'a>(&'a StreamLock);
+
+impl StreamLock {
+    pub fn lock(&self) -> StreamGuard<'_> {
+        let me = std::thread::current().id();
+        let mut g = self.owner.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match g.0 {
+                None => {
+                    *g = (Some(me), 1);
+                    break;
+                }
+                Some(o) if o == me => {
+                    g.1 += 1;
+                    break;
+                }
+                Some(_) => g = self.free.wait(g).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+        StreamGuard(self)
+    }
+}
+
+impl Drop for StreamGuard<'_> {
+    fn drop(&mut self) {
+        let mut g = self.0.owner.lock().unwrap_or_else(|e| e.into_inner());
+        g.1 -= 1;
+        if g.1 == 0 {
+            g.0 = None;
+            self.0.free.notify_one();
+        }
+    }
+}
+
 /// A kernel argument.
 #[derive(Clone, Copy, Debug)]
 pub enum Arg {
@@ -130,6 +173,8 @@ pub struct Gpu {
     /// `LANNER_CUDA_PROFILE=1`: every launch is timed with events (and waited for); per kernel
     /// name, (calls, milliseconds).
     pub profile: Option<Mutex<HashMap<String, (u64, f64)>>>,
+    /// Held by every user of `stream` (see `StreamLock`).
+    pub exclusive: StreamLock,
 }
 
 // SAFETY: cudarc's handles are thread-safe driver objects; the function cache is behind a Mutex.
@@ -201,6 +246,7 @@ impl Gpu {
                 modules,
                 funcs: Mutex::new(HashMap::new()),
                 blas,
+                exclusive: StreamLock::default(),
                 profile: std::env::var("LANNER_CUDA_PROFILE").is_ok_and(|v| v == "1").then(|| Mutex::new(HashMap::new())),
                 kernels_from: if from.iter().all(|f| f.ends_with(": ptx")) {
                     "built-in PTX".to_string()
@@ -386,4 +432,34 @@ pub fn nvrtc_ptx(name: &str, src: &str) -> Result<String> {
         let ptx = cudarc::nvrtc::compile_ptx_with_opts(src, opts).map_err(|e| dev_err(&format!("NVRTC cannot compile cuda/{name}.cu"), e))?;
         Ok(ptx.to_src())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StreamLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn stream_lock_is_reentrant_and_exclusive() {
+        let l = Arc::new(StreamLock::default());
+        let inside = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (l, inside) = (l.clone(), inside.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..200 {
+                        let _a = l.lock();
+                        let _b = l.lock(); // the same thread again: no deadlock
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two threads inside");
+                        std::thread::yield_now();
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
 }

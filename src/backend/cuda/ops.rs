@@ -373,6 +373,9 @@ pub fn attention_prefill(
     // Query chunks of at most 512 rows: each chunk's scores stop at its own last position, so a
     // long prompt computes about half of the square (causality) and the score buffer stays small.
     let chunk = (PREFILL_SCORE_BYTES / (nh * n_keys * 6)).clamp(1, n_tok.min(512));
+    // sized once for the largest chunk (a reallocation inside the loop would wait for the device)
+    ensure(gpu, &mut sc.s, nh * chunk * n_keys * 4)?;
+    ensure(gpu, &mut sc.p, nh * chunk * n_keys * 2)?;
     for c0 in (0..n_tok).step_by(chunk) {
         let nt = chunk.min(n_tok - c0);
         // keys this chunk can see: up to its last row's position

@@ -44,6 +44,7 @@ pub struct DeviceKv {
 
 impl KvMirror for DeviceKv {
     fn copy_block(&self, from: u32, to: u32) {
+        let _x = self.gpu.exclusive.lock();
         let bytes = self.block_size * self.kv_dim * 4;
         let (f, t) = (from as usize * bytes, to as usize * bytes);
         for l in 0..self.k.len() {
@@ -56,6 +57,7 @@ impl KvMirror for DeviceKv {
     }
 
     fn read(&self, block: u32, layer: usize, slot: usize, k: &mut [f32], v: &mut [f32]) {
+        let _x = self.gpu.exclusive.lock();
         let off = ((block as usize * self.block_size + slot) * self.kv_dim * 4) as u64;
         let r = self.gpu.sync().and_then(|_| self.gpu.download(k, self.k[layer].ptr + off)).and_then(|_| self.gpu.download(v, self.v[layer].ptr + off));
         if let Err(e) = r {
@@ -64,6 +66,7 @@ impl KvMirror for DeviceKv {
     }
 
     fn write(&self, block: u32, layer: usize, slot: usize, k: &[f32], v: &[f32]) {
+        let _x = self.gpu.exclusive.lock();
         let off = ((block as usize * self.block_size + slot) * self.kv_dim * 4) as u64;
         let r = self.gpu.upload(self.k[layer].ptr + off, k).and_then(|_| self.gpu.upload(self.v[layer].ptr + off, v));
         if let Err(e) = r {
@@ -163,7 +166,9 @@ impl CudaLlama {
         if m.cfg.head_dim > 256 || m.rope.dim / 2 > 1024 {
             return Err(Error::Device(format!("head dimension {} is larger than the CUDA kernels' 256", m.cfg.head_dim)));
         }
-        let g = &*gpu;
+        let gpu_ref = gpu.clone();
+        let g = &*gpu_ref;
+        let _x = g.exclusive.lock();
         let vec = |v: &[f32]| g.upload_new(v);
         let opt = |v: &Option<Vec<f32>>| v.as_deref().map(vec).transpose();
         let mut blocks = Vec::with_capacity(m.blocks.len());
@@ -238,6 +243,8 @@ impl CudaLlama {
     }
 
     fn forward_inner(&self, spans: &mut [Span], interrupted: &dyn Fn() -> bool, hidden: &mut [f32]) -> Result<()> {
+        // the whole pass, including the KV block copies reserving room may make, owns the stream
+        let _x = self.gpu.exclusive.lock();
         let c = &self.cfg;
         check_hidden(spans, c.n_embd, hidden)?;
         let kv = self.kv.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -424,6 +431,7 @@ impl CudaLlama {
     }
 
     fn output_greedy_inner(&self, hidden: &[f32], n: usize) -> Result<Vec<(u32, f32)>> {
+        let _x = self.gpu.exclusive.lock();
         let g = &*self.gpu;
         let w = self.output.as_ref().unwrap_or(&self.embd);
         let mut s = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
@@ -460,6 +468,7 @@ impl CudaLlama {
     }
 
     fn output_inner(&self, hidden: &[f32], n: usize, logits: &mut [f32]) -> Result<()> {
+        let _x = self.gpu.exclusive.lock();
         let g = &*self.gpu;
         let w = self.output.as_ref().unwrap_or(&self.embd);
         let mut s = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
@@ -503,6 +512,7 @@ impl Model for CudaLlama {
     }
 
     fn bind_kv(&self, pool: &Arc<KvPool>) -> Result<()> {
+        let _x = self.gpu.exclusive.lock();
         let slots = pool.n_blocks * pool.block_size;
         let bytes = slots * pool.kv_dim * 4;
         let mut k = Vec::with_capacity(pool.n_layers);

@@ -146,6 +146,7 @@ fn down_f32(g: &Gpu, b: &DBuf, n: usize) -> Result<Vec<f32>> {
 pub fn kernel_test(op: &str, arrays: HashMap<String, HostArray>, params: HashMap<String, Param>) -> Result<HashMap<String, (HostArray, Vec<usize>)>> {
     let g = gpu()?;
     let g = &*g;
+    let _x = g.exclusive.lock();
     let a = Args { a: arrays, p: params };
     let mut out = HashMap::new();
     match op {
