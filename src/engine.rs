@@ -272,7 +272,7 @@ impl Engine {
     /// the model has no such path or the session is not in that state (the caller then takes the
     /// logits path).
     pub fn greedy_next(&self, s: &mut Session, interrupted: &dyn Fn() -> bool) -> Option<Result<(u32, f32)>> {
-        if s.tokens.len() != s.kv.len + 1 || self.model.output_greedy(&[], 0).is_none() {
+        if s.tokens.len() != s.kv.len + 1 || !self.model.greedy_on_device() {
             return None;
         }
         let toks = s.tokens[s.kv.len..].to_vec();

@@ -44,10 +44,10 @@ pub struct KvPool {
 /// K/V block storage kept elsewhere (device memory), under the pool's block ids.
 pub trait KvMirror: Send + Sync {
     /// Copy every layer of block `from` into block `to`.
-    fn copy_block(&self, from: u32, to: u32);
+    fn copy_block(&self, from: u32, to: u32) -> Result<()>;
     /// Keys and values of one position for `layer`.
-    fn read(&self, block: u32, layer: usize, slot: usize, k: &mut [f32], v: &mut [f32]);
-    fn write(&self, block: u32, layer: usize, slot: usize, k: &[f32], v: &[f32]);
+    fn read(&self, block: u32, layer: usize, slot: usize, k: &mut [f32], v: &mut [f32]) -> Result<()>;
+    fn write(&self, block: u32, layer: usize, slot: usize, k: &[f32], v: &[f32]) -> Result<()>;
 }
 
 /// Full blocks of earlier prompts, for reuse (see the module note).
@@ -292,32 +292,34 @@ impl KvPool {
     }
 
     /// Copy every layer of block `from` into block `to`.
-    fn copy_block(&self, from: u32, to: u32) {
+    fn copy_block(&self, from: u32, to: u32) -> Result<()> {
         if let Some(m) = self.mirror.get() {
             return m.copy_block(from, to);
         }
         let n = self.block_floats;
         assert!(from as usize * n + n <= n * self.n_blocks && to as usize * n + n <= n * self.n_blocks && from != to);
         // SAFETY: both in bounds (checked), distinct blocks; `to` is exclusively owned by the caller.
-        unsafe { std::ptr::copy_nonoverlapping(self.data.add(from as usize * n), self.data.add(to as usize * n), n) }
+        unsafe { std::ptr::copy_nonoverlapping(self.data.add(from as usize * n), self.data.add(to as usize * n), n) };
+        Ok(())
     }
 
     /// Every value of one position (all layers, k then v), for saving a session.
-    pub fn position(&self, block: u32, slot: usize, out: &mut Vec<f32>) {
+    pub fn position(&self, block: u32, slot: usize, out: &mut Vec<f32>) -> Result<()> {
         let d = self.kv_dim;
         if let Some(m) = self.mirror.get() {
             let (mut k, mut v) = (vec![0f32; d], vec![0f32; d]);
             for layer in 0..self.n_layers {
-                m.read(block, layer, slot, &mut k, &mut v);
+                m.read(block, layer, slot, &mut k, &mut v)?;
                 out.extend_from_slice(&k);
                 out.extend_from_slice(&v);
             }
-            return;
+            return Ok(());
         }
         for layer in 0..self.n_layers {
             out.extend_from_slice(&self.k(block, layer)[slot * d..(slot + 1) * d]);
             out.extend_from_slice(&self.v(block, layer)[slot * d..(slot + 1) * d]);
         }
+        Ok(())
     }
 
     /// Take one more reference to a block (prefix sharing, forks).
@@ -355,7 +357,7 @@ impl KvPool {
     }
 
     /// Write one position's key and value. Only the block's single owner may call this.
-    pub fn write(&self, block: u32, layer: usize, slot: usize, k: &[f32], v: &[f32]) {
+    pub fn write(&self, block: u32, layer: usize, slot: usize, k: &[f32], v: &[f32]) -> Result<()> {
         debug_assert_eq!(self.refs[block as usize].load(Ordering::Acquire), 1, "writing a shared block");
         if let Some(m) = self.mirror.get() {
             return m.write(block, layer, slot, k, v);
@@ -369,6 +371,7 @@ impl KvPool {
             std::slice::from_raw_parts_mut(self.data.add(ko), d).copy_from_slice(k);
             std::slice::from_raw_parts_mut(self.data.add(vo), d).copy_from_slice(v);
         }
+        Ok(())
     }
 }
 
@@ -421,7 +424,10 @@ impl SeqKv {
                 let old = self.blocks[i];
                 if self.pool.shared(old) {
                     let new = self.pool.alloc()?;
-                    self.pool.copy_block(old, new);
+                    if let Err(e) = self.pool.copy_block(old, new) {
+                        self.pool.release(new);
+                        return Err(e);
+                    }
                     self.blocks[i] = new;
                     self.pool.release(old);
                 }
@@ -535,7 +541,7 @@ mod tests {
         s.reserve(3).unwrap();
         for p in 0..3 {
             let (b, slot) = s.locate(p);
-            pool.write(b, 1, slot, &[p as f32; 3], &[-(p as f32); 3]);
+            pool.write(b, 1, slot, &[p as f32; 3], &[-(p as f32); 3]).unwrap();
         }
         let (b, slot) = s.locate(2);
         assert_eq!(pool.k(b, 1)[slot * 3..slot * 3 + 3], [2.0; 3]);
@@ -550,7 +556,7 @@ mod tests {
         a.reserve(3).unwrap();
         for p in 0..3 {
             let (b, slot) = a.locate(p);
-            pool.write(b, 0, slot, &[p as f32; 2], &[0.0; 2]);
+            pool.write(b, 0, slot, &[p as f32; 2], &[0.0; 2]).unwrap();
         }
         a.len = 3;
         let mut b = a.share();
@@ -560,7 +566,7 @@ mod tests {
         assert_ne!(a.blocks[1], b.blocks[1]);
         assert_eq!(a.blocks[0], b.blocks[0]);
         let (blk, slot) = b.locate(3);
-        pool.write(blk, 0, slot, &[9.0; 2], &[0.0; 2]);
+        pool.write(blk, 0, slot, &[9.0; 2], &[0.0; 2]).unwrap();
         let (ab, aslot) = a.locate(2);
         let (bb, bslot) = b.locate(2);
         assert_eq!(pool.k(ab, 0)[aslot * 2], 2.0);

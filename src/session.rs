@@ -81,7 +81,7 @@ impl Session {
         for p in 0..kv_len {
             let (b, slot) = self.kv.locate(p);
             vals.clear();
-            pool.position(b, slot, &mut vals);
+            pool.position(b, slot, &mut vals)?;
             for v in &vals {
                 buf.extend_from_slice(&v.to_le_bytes());
             }
@@ -162,7 +162,7 @@ impl Session {
                     *x = f(o + 4 * i);
                 }
                 o += 4 * d;
-                pool.write(b, layer, slot, &k, &v);
+                pool.write(b, layer, slot, &k, &v)?;
             }
         }
         kv.len = kv_len;

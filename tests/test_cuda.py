@@ -183,6 +183,13 @@ def test_random_weights_on_the_cpu_are_reproducible(tmp_path):
     np.testing.assert_array_equal(rows[0], rows[1])
 
 
+def test_random_weights_with_impossible_shapes_raise(tmp_path):
+    """An absurd config is a ModelError naming the tensor, not an abort in the allocator."""
+    d = _write_random_folder(tmp_path / "huge", vocab_size=10**15)
+    with pytest.raises(lanner.ModelError, match="token_embd.weight"):
+        lanner.Engine(d, weights="random", device="cpu")
+
+
 # ---------------------------------------------------------------------------------------------
 # the CPU reference quantizers the kernel tests rely on (no GPU needed)
 # ---------------------------------------------------------------------------------------------

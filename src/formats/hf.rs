@@ -517,8 +517,6 @@ impl Qwen35Heads {
     }
 }
 
-/// The type a k-quant falls back to for rows that are not whole 256-value blocks (llama.cpp's
-/// choice, so files stay comparable).
 /// Generated weights for `weights="random"` (see `open_with`), named as GGUF names them.
 fn random_weights(c: &Config, arch: &str, tensors: &mut Vec<TensorInfo>, blobs: &mut Vec<Blob>) -> Result<()> {
     if !matches!(arch, "llama" | "qwen2" | "qwen3") {
@@ -529,50 +527,58 @@ fn random_weights(c: &Config, arch: &str, tensors: &mut Vec<TensorInfo>, blobs: 
     let nkv = c.usize("num_key_value_heads")?.unwrap_or(nh);
     let hd = c.usize("head_dim")?.unwrap_or(d / nh.max(1));
     let mut seed = 0u64;
-    let mut add = |name: String, dims: Vec<u64>, ty: GgmlType, fill: f32| {
+    let mut add = |name: String, dims: Vec<u64>, ty: GgmlType, fill: f32| -> Result<()> {
         seed += 1;
-        let n: usize = dims.iter().product::<u64>() as usize;
-        let bytes = random_bytes(n, ty, seed, fill);
+        let n = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).and_then(|n| usize::try_from(n).ok());
+        let bytes = n.and_then(|n| random_bytes(n, ty, seed, fill)).ok_or_else(|| {
+            Error::model(c.dir, format!("weights='random': cannot make tensor '{name}' of shape {dims:?} (out of memory)"))
+        })?;
         let nbytes = bytes.len() as u64;
         blobs.push(Blob::owned(bytes));
         tensors.push(TensorInfo { name, dims, ty, offset: 0, nbytes, blob: blobs.len() - 1 });
+        Ok(())
     };
     let m = |a: usize, b: usize| vec![a as u64, b as u64];
-    add("token_embd.weight".into(), m(d, vocab), GgmlType::BF16, 0.0);
+    add("token_embd.weight".into(), m(d, vocab), GgmlType::BF16, 0.0)?;
     for i in 0..nl {
         let n = |s: &str| format!("blk.{i}.{s}");
-        add(n("attn_norm.weight"), vec![d as u64], GgmlType::F32, 1.0);
-        add(n("attn_q.weight"), m(d, nh * hd), GgmlType::BF16, 0.0);
-        add(n("attn_k.weight"), m(d, nkv * hd), GgmlType::BF16, 0.0);
-        add(n("attn_v.weight"), m(d, nkv * hd), GgmlType::BF16, 0.0);
+        add(n("attn_norm.weight"), vec![d as u64], GgmlType::F32, 1.0)?;
+        add(n("attn_q.weight"), m(d, nh * hd), GgmlType::BF16, 0.0)?;
+        add(n("attn_k.weight"), m(d, nkv * hd), GgmlType::BF16, 0.0)?;
+        add(n("attn_v.weight"), m(d, nkv * hd), GgmlType::BF16, 0.0)?;
         if arch == "qwen2" {
-            add(n("attn_q.bias"), vec![(nh * hd) as u64], GgmlType::F32, 0.0);
-            add(n("attn_k.bias"), vec![(nkv * hd) as u64], GgmlType::F32, 0.0);
-            add(n("attn_v.bias"), vec![(nkv * hd) as u64], GgmlType::F32, 0.0);
+            add(n("attn_q.bias"), vec![(nh * hd) as u64], GgmlType::F32, 0.0)?;
+            add(n("attn_k.bias"), vec![(nkv * hd) as u64], GgmlType::F32, 0.0)?;
+            add(n("attn_v.bias"), vec![(nkv * hd) as u64], GgmlType::F32, 0.0)?;
         }
         if arch == "qwen3" {
-            add(n("attn_q_norm.weight"), vec![hd as u64], GgmlType::F32, 1.0);
-            add(n("attn_k_norm.weight"), vec![hd as u64], GgmlType::F32, 1.0);
+            add(n("attn_q_norm.weight"), vec![hd as u64], GgmlType::F32, 1.0)?;
+            add(n("attn_k_norm.weight"), vec![hd as u64], GgmlType::F32, 1.0)?;
         }
-        add(n("attn_output.weight"), m(nh * hd, d), GgmlType::BF16, 0.0);
-        add(n("ffn_norm.weight"), vec![d as u64], GgmlType::F32, 1.0);
-        add(n("ffn_gate.weight"), m(d, ff), GgmlType::BF16, 0.0);
-        add(n("ffn_up.weight"), m(d, ff), GgmlType::BF16, 0.0);
-        add(n("ffn_down.weight"), m(ff, d), GgmlType::BF16, 0.0);
+        add(n("attn_output.weight"), m(nh * hd, d), GgmlType::BF16, 0.0)?;
+        add(n("ffn_norm.weight"), vec![d as u64], GgmlType::F32, 1.0)?;
+        add(n("ffn_gate.weight"), m(d, ff), GgmlType::BF16, 0.0)?;
+        add(n("ffn_up.weight"), m(d, ff), GgmlType::BF16, 0.0)?;
+        add(n("ffn_down.weight"), m(ff, d), GgmlType::BF16, 0.0)?;
     }
-    add("output_norm.weight".into(), vec![d as u64], GgmlType::F32, 1.0);
-    add("output.weight".into(), m(d, vocab), GgmlType::BF16, 0.0);
+    add("output_norm.weight".into(), vec![d as u64], GgmlType::F32, 1.0)?;
+    add("output.weight".into(), m(d, vocab), GgmlType::BF16, 0.0)?;
     Ok(())
 }
 
 /// `n` values of type F32 (all `fill` when non-zero) or BF16 (uniform +-0.0346 from `seed`), made
 /// in parallel.
-fn random_bytes(n: usize, ty: GgmlType, seed: u64, fill: f32) -> Vec<u8> {
+/// None when the memory cannot be had (an absurd config is an error, not an abort).
+fn random_bytes(n: usize, ty: GgmlType, seed: u64, fill: f32) -> Option<Vec<u8>> {
+    let size = if ty == GgmlType::F32 { 4 } else { 2 };
+    let mut out: Vec<u8> = Vec::new();
+    out.try_reserve_exact(n.checked_mul(size)?).ok()?;
     if ty == GgmlType::F32 {
         let v = if fill != 0.0 { fill } else { 0.01 };
-        return (0..n).flat_map(|_| v.to_le_bytes()).collect();
+        out.extend((0..n).flat_map(|_| v.to_le_bytes()));
+        return Some(out);
     }
-    let mut out = vec![0u8; n * 2];
+    out.resize(n * 2, 0);
     out.par_chunks_mut(1 << 16).enumerate().for_each(|(c, chunk)| {
         let mut st = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (c as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ 0x94D0_49BB_1331_11EB;
         for pair in chunk.chunks_exact_mut(2) {
@@ -584,9 +590,11 @@ fn random_bytes(n: usize, ty: GgmlType, seed: u64, fill: f32) -> Vec<u8> {
             pair.copy_from_slice(&half::bf16::from_f32(x).to_le_bytes());
         }
     });
-    out
+    Some(out)
 }
 
+/// The type a k-quant falls back to for rows that are not whole 256-value blocks (llama.cpp's
+/// choice, so files stay comparable).
 fn fallback(ty: GgmlType) -> Option<GgmlType> {
     match ty {
         GgmlType::Q2_K | GgmlType::Q3_K => Some(GgmlType::Q4_0),

@@ -206,7 +206,7 @@ impl Gemma3 {
             be.rms_norm(&mut k, &b.k_norm, c.norm_eps);
             let rope = if b.local { &self.rope_local } else { &self.rope_global };
             be.rope(&mut q, c.n_head, &mut k, c.n_kv_head, hd, &plan.positions, rope);
-            plan.write_kv(layer, &k, &v, kv_dim);
+            plan.write_kv(layer, &k, &v, kv_dim)?;
             be.attention(&pool, layer, &attn_seqs, &q, shape(b.local), &mut att);
             be.matmul(&b.wo, &att, n, &mut h);
             be.rms_norm(&mut h, &b.post_attn_norm, c.norm_eps);

@@ -240,7 +240,7 @@ impl Llama {
                 be.rms_norm(&mut k, kn, c.norm_eps);
             }
             be.rope(&mut q, c.n_head, &mut k, c.n_kv_head, hd, &plan.positions, &self.rope);
-            plan.write_kv(layer, &k, &v, kv_dim);
+            plan.write_kv(layer, &k, &v, kv_dim)?;
             be.attention(plan.pool.as_ref().expect("non-empty batch"), layer, &attn_seqs, &q, shape, &mut att);
             be.matmul(&b.wo, &att, n, &mut h);
             be.add(&mut x, &h);

@@ -75,7 +75,11 @@ pub trait Model: Send + Sync {
     fn max_step_tokens(&self) -> Option<usize> {
         None
     }
-    /// Greedy next tokens of `n` hidden rows computed where the logits are (a GPU), so that only
+    /// Whether `output_greedy` picks tokens where the logits are (a GPU).
+    fn greedy_on_device(&self) -> bool {
+        false
+    }
+    /// Greedy next tokens of `n` hidden rows computed where the logits are, so that only
     /// (token, log-probability) pairs come back; None when the model has no such path.
     fn output_greedy(&self, _hidden: &[f32], _n: usize) -> Option<Result<Vec<(u32, f32)>>> {
         None
@@ -243,11 +247,12 @@ impl BatchPlan {
     }
 
     /// Store every row's K and V (`[n, kv_dim]` each) for `layer`.
-    pub fn write_kv(&self, layer: usize, k: &[f32], v: &[f32], kv_dim: usize) {
+    pub fn write_kv(&self, layer: usize, k: &[f32], v: &[f32], kv_dim: usize) -> Result<()> {
         let pool = self.pool.as_ref().expect("non-empty batch");
         for (t, &(blk, slot)) in self.slots.iter().enumerate() {
-            pool.write(blk, layer, slot, &k[t * kv_dim..(t + 1) * kv_dim], &v[t * kv_dim..(t + 1) * kv_dim]);
+            pool.write(blk, layer, slot, &k[t * kv_dim..(t + 1) * kv_dim], &v[t * kv_dim..(t + 1) * kv_dim])?;
         }
+        Ok(())
     }
 
     /// After the layers: advance the caches and copy the rows each span asked for into `hidden`.

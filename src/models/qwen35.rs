@@ -326,7 +326,7 @@ impl Qwen35 {
                     be.rms_norm(&mut q, &at.q_norm, c.norm_eps);
                     be.rms_norm(&mut k, &at.k_norm, c.norm_eps);
                     be.rope(&mut q, c.n_head, &mut k, c.n_kv_head, hd, &plan.positions, &self.rope);
-                    plan.write_kv(at.kv_layer, &k, &v, kv_dim);
+                    plan.write_kv(at.kv_layer, &k, &v, kv_dim)?;
                     let mut att = vec![0f32; n * q_dim];
                     be.attention(&pool, at.kv_layer, &attn_seqs, &q, shape, &mut att);
                     be.sigmoid_mul(&mut att, &g);

@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::kv::{KvMirror, KvPool};
 use crate::models::llama::Llama;
 use crate::models::{check_hidden, with_rollback, BatchPlan, Model, ModelConfig};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 struct DBlock {
@@ -43,35 +42,30 @@ pub struct DeviceKv {
 }
 
 impl KvMirror for DeviceKv {
-    fn copy_block(&self, from: u32, to: u32) {
+    fn copy_block(&self, from: u32, to: u32) -> Result<()> {
         let _x = self.gpu.exclusive.lock();
         let bytes = self.block_size * self.kv_dim * 4;
         let (f, t) = (from as usize * bytes, to as usize * bytes);
         for l in 0..self.k.len() {
             for b in [&self.k[l], &self.v[l]] {
-                if let Err(e) = self.gpu.copy(b.ptr + t as u64, b.ptr + f as u64, bytes) {
-                    log::error!("copying a KV block on the GPU failed: {e}");
-                }
+                self.gpu.copy(b.ptr + t as u64, b.ptr + f as u64, bytes)?;
             }
         }
+        Ok(())
     }
 
-    fn read(&self, block: u32, layer: usize, slot: usize, k: &mut [f32], v: &mut [f32]) {
+    fn read(&self, block: u32, layer: usize, slot: usize, k: &mut [f32], v: &mut [f32]) -> Result<()> {
         let _x = self.gpu.exclusive.lock();
         let off = ((block as usize * self.block_size + slot) * self.kv_dim * 4) as u64;
-        let r = self.gpu.sync().and_then(|_| self.gpu.download(k, self.k[layer].ptr + off)).and_then(|_| self.gpu.download(v, self.v[layer].ptr + off));
-        if let Err(e) = r {
-            log::error!("reading the KV cache from the GPU failed: {e}");
-        }
+        self.gpu.download(k, self.k[layer].ptr + off)?;
+        self.gpu.download(v, self.v[layer].ptr + off)
     }
 
-    fn write(&self, block: u32, layer: usize, slot: usize, k: &[f32], v: &[f32]) {
+    fn write(&self, block: u32, layer: usize, slot: usize, k: &[f32], v: &[f32]) -> Result<()> {
         let _x = self.gpu.exclusive.lock();
         let off = ((block as usize * self.block_size + slot) * self.kv_dim * 4) as u64;
-        let r = self.gpu.upload(self.k[layer].ptr + off, k).and_then(|_| self.gpu.upload(self.v[layer].ptr + off, v));
-        if let Err(e) = r {
-            log::error!("writing the KV cache to the GPU failed: {e}");
-        }
+        self.gpu.upload(self.k[layer].ptr + off, k)?;
+        self.gpu.upload(self.v[layer].ptr + off, v)
     }
 }
 
@@ -155,6 +149,8 @@ pub struct CudaLlama {
     out_norm: DBuf,
     output: Option<DWeight>,
     weight_bytes: usize,
+    /// The host model's `weight_types` (the same tensors, uploaded).
+    weight_types: Vec<(String, usize)>,
     kv: Mutex<Option<Arc<DeviceKv>>>,
     scratch: Mutex<Scratch>,
     graphs: Mutex<Graphs>,
@@ -206,6 +202,7 @@ impl CudaLlama {
             out_norm: vec(&m.out_norm)?,
             output,
             weight_bytes,
+            weight_types: m.weight_types(),
             kv: Mutex::new(None),
             scratch: Mutex::new(Scratch::default()),
             graphs: Mutex::new(Graphs::default()),
@@ -486,18 +483,7 @@ impl Model for CudaLlama {
     }
 
     fn weight_types(&self) -> Vec<(String, usize)> {
-        let mut m: BTreeMap<String, usize> = BTreeMap::new();
-        let mut add = |t: &DWeight| *m.entry(t.ty.name().to_string()).or_default() += 1;
-        add(&self.embd);
-        for b in &self.blocks {
-            for t in [&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down] {
-                add(t);
-            }
-        }
-        if let Some(o) = &self.output {
-            add(o);
-        }
-        m.into_iter().collect()
+        self.weight_types.clone()
     }
 
     fn forward(&self, _be: &dyn Backend, spans: &mut [Span], interrupted: &dyn Fn() -> bool, hidden: &mut [f32]) -> Result<()> {
@@ -540,6 +526,10 @@ impl Model for CudaLlama {
 
     fn weight_bytes(&self) -> usize {
         self.weight_bytes
+    }
+
+    fn greedy_on_device(&self) -> bool {
+        true
     }
 
     fn output_greedy(&self, hidden: &[f32], n: usize) -> Option<Result<Vec<(u32, f32)>>> {
