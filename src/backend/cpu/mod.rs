@@ -108,6 +108,118 @@ impl CpuBackend {
         assert!(state.load(Ordering::Relaxed) & PANICKED == 0, "a matmul task panicked");
     }
 
+    /// Run `piece(i)` for every i in 0..n, spread over the threads (taken in turn from a shared
+    /// counter); `init` makes each thread's scratch state once per call.
+    fn for_pieces<S>(&self, n: usize, init: impl Fn() -> S + Sync, piece: impl Fn(&mut S, usize) + Sync) {
+        if self.threads == 1 || n <= 1 {
+            let mut s = init();
+            (0..n).for_each(|i| piece(&mut s, i));
+            return;
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        self.fork_join(&|| {
+            let mut s = init();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                piece(&mut s, i);
+            }
+        });
+    }
+
+    /// out = x W^T through the tier's packed GEMM microkernel, every output computed by the same
+    /// chain of fused multiply-adds in k order whatever n is (so batch-invariant by
+    /// construction, and bit-identical to `reference::gemm_packed`).
+    ///
+    /// Blocking: tokens in blocks of `PACK_TILES` tiles of mr; k in blocks of about `PACK_KC`
+    /// (whole weight blocks). For each (token block, k block) the activations are packed once
+    /// (k-major per tile of mr tokens, zero past the last token; a few hundred KB that stay in
+    /// L2), then the panels of nr weight rows are spread over the threads: each thread
+    /// dequantizes its panel's rows for this k block into a k-major panel (L1) and runs the
+    /// kernel over every token tile, accumulating into `out`. A k block ends before the next
+    /// starts, so each output's chain stays in k order.
+    fn matmul_packed(&self, g: &table::PackedGemm, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]) {
+        const PACK_KC: usize = 256;
+        const PACK_TILES: usize = 40;
+        let (rows, cols, mr, nr) = (w.rows, w.cols, g.mr, g.nr);
+        let (bs, bb) = (w.ty.block_size(), w.ty.type_size());
+        let kc_max = PACK_KC.next_multiple_of(bs);
+        let tb = mr * PACK_TILES;
+        assert!(mr * nr <= 12 * 32, "{}: tile larger than the edge buffer", g.name);
+        out.fill(0.0);
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        let n_panels = rows.div_ceil(nr);
+        let mut xp = vec![0f32; n.min(tb).next_multiple_of(mr) * kc_max.min(cols)];
+        for t0 in (0..n).step_by(tb) {
+            let t1 = (t0 + tb).min(n);
+            let n_tiles = (t1 - t0).div_ceil(mr);
+            for k0 in (0..cols).step_by(kc_max) {
+                let kc = kc_max.min(cols - k0);
+                let xp = &mut xp[..n_tiles * mr * kc];
+                for (i, tile) in xp.chunks_exact_mut(mr * kc).enumerate() {
+                    for tt in 0..mr {
+                        let t = t0 + i * mr + tt;
+                        if t < t1 {
+                            let src = &x[t * cols + k0..t * cols + k0 + kc];
+                            for (k, &v) in src.iter().enumerate() {
+                                tile[k * mr + tt] = v;
+                            }
+                        } else {
+                            (0..kc).for_each(|k| tile[k * mr + tt] = 0.0);
+                        }
+                    }
+                }
+                let xp = &*xp;
+                let (b0, b1) = (k0 / bs * bb, (k0 + kc) / bs * bb);
+                self.for_pieces(
+                    n_panels,
+                    || (vec![0f32; kc * nr], vec![0f32; kc], [0f32; 12 * 32]),
+                    |(wp, row, ctile), p| {
+                        let (r0, nrows) = (p * nr, nr.min(rows - p * nr));
+                        for rr in 0..nr {
+                            if rr < nrows {
+                                quant::dequantize_row(w.ty, &w.row(r0 + rr)[b0..b1], row);
+                                for (k, &v) in row.iter().enumerate() {
+                                    wp[k * nr + rr] = v;
+                                }
+                            } else {
+                                (0..kc).for_each(|k| wp[k * nr + rr] = 0.0);
+                            }
+                        }
+                        for (i, xt) in xp.chunks_exact(mr * kc).enumerate() {
+                            let ta = t0 + i * mr;
+                            let nt = mr.min(t1 - ta);
+                            let op = out_ptr;
+                            if nt == mr && nrows == nr {
+                                // SAFETY: this tile's rows ta..ta + mr, columns r0..r0 + nr lie
+                                // inside `out`, and this panel's columns are this task's alone.
+                                unsafe { (g.f)(wp, xt, kc, op.0.add(ta * rows + r0), rows) };
+                                continue;
+                            }
+                            // an edge tile: through a full-size copy
+                            for tt in 0..nt {
+                                for rr in 0..nrows {
+                                    // SAFETY: as above, inside `out` and this task's columns.
+                                    ctile[tt * nr + rr] = unsafe { *op.0.add((ta + tt) * rows + r0 + rr) };
+                                }
+                            }
+                            // SAFETY: ctile holds mr rows of nr floats (mr * nr <= 12 * 32).
+                            unsafe { (g.f)(wp, xt, kc, ctile.as_mut_ptr(), nr) };
+                            for tt in 0..nt {
+                                for rr in 0..nrows {
+                                    // SAFETY: as above.
+                                    unsafe { *op.0.add((ta + tt) * rows + r0 + rr) = ctile[tt * nr + rr] };
+                                }
+                            }
+                        }
+                    },
+                );
+            }
+        }
+    }
+
     /// The same threads and kernels in batch-invariant mode (see `invariant`).
     pub fn batch_invariant(&self) -> CpuBackend {
         CpuBackend { pool: self.pool.clone(), threads: self.threads, k: self.k, invariant: true }
@@ -124,7 +236,8 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        format!("cpu ({} threads, tier {}, {}, {})", self.threads, self.k.tier.name(), self.k.dot_f32_name, self.k.gemm_name)
+        let gemm = self.k.gemm_packed.map_or(self.k.gemm_name, |g| g.name);
+        format!("cpu ({} threads, tier {}, {}, {gemm})", self.threads, self.k.tier.name(), self.k.dot_f32_name)
     }
 
     fn threads(&self) -> usize {
@@ -169,6 +282,11 @@ impl Backend for CpuBackend {
                     f(&data[r0 * rb..r1 * rb], a, o);
                 });
             });
+            return;
+        }
+        // Several tokens (or batch-invariant mode) where the tier has a packed GEMM microkernel.
+        if let Some(g) = k.gemm_packed.filter(|_| n >= 2 || self.invariant) {
+            self.matmul_packed(&g, w, x, n, out);
             return;
         }
         // One token without an int8 kernel: a fused row kernel reads each weight byte once.

@@ -30,7 +30,28 @@ pub struct Kernels {
     pub gemm_f32_4x4: GemmKernel,
     pub gemm_k_multiple: usize,
     pub gemm_name: &'static str,
+    /// GEMM microkernel over packed panels (see `reference::gemm_packed`), where the tier has
+    /// one: the framework then packs dequantized weights and activations for it and the 4 x 4
+    /// kernel above is not used.
+    pub gemm_packed: Option<PackedGemm>,
 }
+
+/// A packed-panel GEMM microkernel and its tile: `mr` tokens x `nr` weight rows.
+#[derive(Clone, Copy)]
+pub struct PackedGemm {
+    pub f: PackedKernel,
+    pub mr: usize,
+    pub nr: usize,
+    pub name: &'static str,
+}
+
+/// `f(wp, xp, kc, c, ldc)`: `reference::gemm_packed` with the tile's mr, nr.
+///
+/// # Safety
+/// `c` must point to `mr` rows `ldc` floats apart (`ldc >= nr`), the first `nr` floats of each
+/// valid for reads and writes and not accessed by anyone else during the call (rows of C that
+/// other threads write in between are fine: the tile only touches its own `nr` columns).
+pub type PackedKernel = unsafe fn(&[f32], &[f32], usize, *mut f32, usize);
 
 pub type GemmKernel = fn(&[f32], usize, &[f32], usize, usize, &mut [f32], usize);
 pub type DotQ8a = fn(&[u8], Q8a<'_>, &mut [f32]);
@@ -62,6 +83,7 @@ impl Kernels {
             gemm_f32_4x4: reference::gemm_f32_4x4,
             gemm_k_multiple: 1,
             gemm_name: "gemm_f32_4x4_scalar",
+            gemm_packed: None,
         };
         #[cfg(all(lanner_asm, target_arch = "x86_64"))]
         x86::fill(&mut k, tier);
@@ -92,7 +114,7 @@ pub fn kernels_summary() -> String {
     format!(
         "{}; {}; fused row x f32: {}; decode row x int8 (Q8A): {}; everything else: scalar Rust references",
         k.dot_f32_name,
-        k.gemm_name,
+        k.gemm_packed.map_or(k.gemm_name, |g| g.name),
         list(rows),
         int8
     )
@@ -146,7 +168,25 @@ pub(crate) mod x86 {
         fn lanner_dot_q6_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_gemm_f32_4x4_avx512(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
         fn lanner_gemm_f32_4x4_avx2(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
+        fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize);
+        fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize);
     }
+
+    /// Wrap a packed GEMM microkernel: checks the panels' lengths (the asm trusts them).
+    macro_rules! packed_kernel {
+        ($name:ident, $asm:ident, $mr:expr, $nr:expr) => {
+            /// # Safety
+            /// See `super::PackedKernel`.
+            unsafe fn $name(wp: &[f32], xp: &[f32], kc: usize, c: *mut f32, ldc: usize) {
+                assert!(wp.len() >= kc * $nr && xp.len() >= kc * $mr && ldc >= $nr, "packed gemm: short panels");
+                // SAFETY: panels checked above, C by the caller's contract; the tier was checked
+                // when the table was filled.
+                unsafe { $asm(wp.as_ptr(), xp.as_ptr(), kc, c, ldc) }
+            }
+        };
+    }
+    packed_kernel!(gemm_packed_12x32_avx512, lanner_gemm_packed_12x32_avx512, 12, 32);
+    packed_kernel!(gemm_packed_6x16_avx2, lanner_gemm_packed_6x16_avx2, 6, 16);
 
     fn gemm_f32_4x4_avx2(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
         assert!(k % 8 == 0 && k <= ldw && k <= ldx && 4 <= ldc, "gemm 4x4: bad shape");
@@ -245,6 +285,8 @@ pub(crate) mod x86 {
         let f = |x: *const ()| x;
         vec![
             ("dot_f32_avx2", Tier::Avx2, f(lanner_dot_f32_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("gemm_packed_6x16_avx2", Tier::Avx2, f(lanner_gemm_packed_6x16_avx2 as *const ()), [a, b, 9, c, 16, 0]),
+            ("gemm_packed_12x32_avx512", Tier::Avx512, f(lanner_gemm_packed_12x32_avx512 as *const ()), [a, b, 9, c, 32, 0]),
             ("dot_f32_avx512", Tier::Avx512, f(lanner_dot_f32_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
             ("dot_q8_0_f32_avx512", Tier::Avx512, f(lanner_dot_q8_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dot_q4_1_f32_avx512", Tier::Avx512, f(lanner_dot_q4_1_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
@@ -277,6 +319,7 @@ pub(crate) mod x86 {
         k.gemm_f32_4x4 = gemm_f32_4x4_avx2;
         k.gemm_k_multiple = 8;
         k.gemm_name = "gemm_f32_4x4_avx2";
+        k.gemm_packed = Some(super::PackedGemm { f: gemm_packed_6x16_avx2, mr: 6, nr: 16, name: "gemm_packed_6x16_avx2" });
         k.quantize_q8a = quantize_q8a_avx2;
         k.quantize_q8a_name = "quantize_q8a_avx2";
         let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 6] = [
@@ -303,6 +346,7 @@ pub(crate) mod x86 {
         k.gemm_f32_4x4 = gemm_f32_4x4_avx512;
         k.gemm_k_multiple = 16;
         k.gemm_name = "gemm_f32_4x4_avx512";
+        k.gemm_packed = Some(super::PackedGemm { f: gemm_packed_12x32_avx512, mr: 12, nr: 32, name: "gemm_packed_12x32_avx512" });
         k.quantize_q8a = quantize_q8a_avx512;
         k.quantize_q8a_name = "quantize_q8a_avx512";
         if tier < Tier::Avx512Vnni {
@@ -727,6 +771,71 @@ mod checkasm {
             }
         }
         }
+    }
+
+    /// `cargo test --release --lib bench_gemm_packed -- --ignored --nocapture`: GFLOP/s of each
+    /// tier's packed GEMM microkernel on one weight panel (k = 256) against 40 token tiles, the
+    /// shape the framework runs (panels in L1/L2).
+    #[test]
+    #[ignore]
+    fn bench_gemm_packed() {
+        use std::time::Instant;
+        let mut rng = Rng(11);
+        for tier in available_tiers() {
+            let Some(g) = Kernels::for_tier(tier).gemm_packed else { continue };
+            let (mr, nr, kc, tiles) = (g.mr, g.nr, 256usize, 40usize);
+            let wp: Vec<f32> = (0..kc * nr).map(|_| rng.f32()).collect();
+            let xp: Vec<f32> = (0..kc * mr * tiles).map(|_| rng.f32() * 1e-3).collect();
+            let mut c = vec![0f32; tiles * mr * nr];
+            let mut best = f64::MAX;
+            for _ in 0..20 {
+                let t0 = Instant::now();
+                for i in 0..tiles {
+                    // SAFETY: tile i of c holds mr rows of nr floats.
+                    unsafe { (g.f)(&wp, &xp[i * mr * kc..], kc, c[i * mr * nr..].as_mut_ptr(), nr) };
+                }
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            std::hint::black_box(&c);
+            let flops = 2.0 * (kc * mr * nr * tiles) as f64;
+            eprintln!("{:<28} {:6.1} GFLOP/s", g.name, flops / best / 1e9);
+        }
+    }
+
+    #[test]
+    fn gemm_packed_every_tier_bit_exact() {
+        let seed = seed_or(0x9AC4_u64);
+        let mut rng = Rng(seed | 1);
+        let mut checked = 0;
+        for &tier in &available_tiers() {
+            let Some(g) = Kernels::for_tier(tier).gemm_packed else { continue };
+            let (mr, nr) = (g.mr, g.nr);
+            assert!(mr * nr <= 12 * 32, "{}: tile larger than the framework's edge buffer", g.name);
+            for kc in [0usize, 1, 3, 4, 5, 8, 17, 64, 256, 333] {
+                for pad in [0usize, 3] {
+                    let ldc = nr + pad;
+                    // unaligned panels (+1 float), C with guard values between and after rows
+                    let wp: Vec<f32> = (0..kc * nr + 1).map(|_| rng.f32()).collect();
+                    let xp: Vec<f32> = (0..kc * mr + 1).map(|_| rng.f32()).collect();
+                    let (wp, xp) = (&wp[1..], &xp[1..]);
+                    let mut c: Vec<f32> = (0..mr * ldc + 9).map(|i| if i >= 1 && (i - 1) % ldc < nr && (i - 1) / ldc < mr { rng.f32() } else { f32::NAN }).collect();
+                    let mut want = c.clone();
+                    // SAFETY: c[1..] holds mr rows of ldc floats.
+                    unsafe { (g.f)(wp, xp, kc, c[1..].as_mut_ptr(), ldc) };
+                    reference::gemm_packed(mr, nr, wp, xp, kc, &mut want[1..], ldc);
+                    for (i, (&got, &e)) in c.iter().zip(&want).enumerate() {
+                        assert!(
+                            got.to_bits() == e.to_bits() || (got.is_nan() && e.is_nan()),
+                            "{} (tier {}) kc={kc} ldc={ldc} at {i}: {got} vs reference {e} (seed {seed:#x})",
+                            g.name,
+                            tier.name()
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        eprintln!("checkasm gemm_packed: {checked} cases");
     }
 
     #[test]
