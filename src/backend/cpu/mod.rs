@@ -4,6 +4,7 @@
 //! loops (`dot`, the per-type row dequantization in `crate::quant`) are where the kernel table will
 //! plug in.
 
+mod crew;
 pub mod features;
 pub mod reference;
 pub mod table;
@@ -24,6 +25,8 @@ thread_local! {
 
 pub struct CpuBackend {
     pool: Arc<rayon::ThreadPool>,
+    /// `threads - 1` spinning helper threads for `fork_join` (none for one thread).
+    crew: Option<Arc<crew::Crew>>,
     threads: usize,
     k: &'static table::Kernels,
     /// Batch-invariant mode: every matrix product goes through the tile path (zero-padded at the
@@ -38,6 +41,31 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+/// `fork_join`'s state word: set once the caller has finished its own share (no helper may enter
+/// after), and if a helper's share panicked.
+const CLOSED: usize = 1 << (usize::BITS - 1);
+const PANICKED: usize = 1 << (usize::BITS - 2);
+
+/// What a crew thread does with a published job: enter unless the caller has closed it, run the
+/// task, leave.
+fn run_job(job: &crew::Job) {
+    use std::sync::atomic::Ordering;
+    let mut s = job.state.load(Ordering::Acquire);
+    loop {
+        if s & CLOSED != 0 {
+            return;
+        }
+        match job.state.compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Acquire) {
+            Ok(_) => break,
+            Err(now) => s = now,
+        }
+    }
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.task)).is_err() {
+        job.state.fetch_or(PANICKED, Ordering::Relaxed);
+    }
+    job.state.fetch_sub(1, Ordering::Release);
+}
+
 impl CpuBackend {
     pub fn new(threads: usize) -> Result<CpuBackend, String> {
         let threads = threads.max(1);
@@ -46,51 +74,38 @@ impl CpuBackend {
             .thread_name(|i| format!("lanner-cpu-{i}"))
             .build()
             .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
-        Ok(CpuBackend { pool: Arc::new(pool), threads, k: table::kernels(), invariant: false })
+        let crew = if threads > 1 { Some(Arc::new(crew::Crew::new(threads - 1, run_job)?)) } else { None };
+        Ok(CpuBackend { pool: Arc::new(pool), crew, threads, k: table::kernels(), invariant: false })
     }
 
-    /// Run `task` on the calling thread and on up to `threads - 1` pool threads at once; `task`
+    /// Run `task` on the calling thread and on up to `threads - 1` crew threads at once; `task`
     /// takes its pieces of work from a shared counter until none are left. Returns when every
-    /// piece is done, without waiting for pool threads that have not started yet: those find
+    /// piece is done, without waiting for crew threads that have not started yet: those find
     /// the call closed and leave without touching it. A single-token step runs a few hundred
-    /// matrix products of a few microseconds each; handing each to the pool and sleeping until
-    /// it is done (`ThreadPool::install`: two thread wake-ups per call) cost more than the work.
+    /// matrix products of a few microseconds each; handing each to a pool and sleeping until
+    /// it is done (`ThreadPool::install`: two thread wake-ups per call) cost more than the work,
+    /// and waking a sleeping helper for each still made it join late (see `crew`).
     fn fork_join(&self, task: &(dyn Fn() + Sync)) {
         use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        const CLOSED: usize = 1 << (usize::BITS - 1);
-        const PANICKED: usize = 1 << (usize::BITS - 2);
+        use std::sync::atomic::Ordering;
+        let Some(crew) = &self.crew else {
+            task(); // one thread
+            return;
+        };
         if self.pool.current_thread_index().is_some() {
-            // already on one of the pool's threads: spinning here could wait on ourselves
+            // on one of the pool's threads (a caller that parallelises with rayon itself)
             self.pool.install(|| rayon::broadcast(|_| task()));
             return;
         }
         // helpers inside `task` (low bits), CLOSED once the caller is done, PANICKED if a helper
         // panicked; on the heap, since a late helper reads it after the caller has returned
-        let state = Arc::new(AtomicUsize::new(0));
+        let state = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // SAFETY: a helper calls `task` (borrowed from this frame) only after registering in
-        // `state` while it is not CLOSED, and this function returns, or unwinds, only after it
-        // has set CLOSED and every registered helper has left `task` and deregistered.
+        // `state` while it is not CLOSED (`run_job`), and this function returns, or unwinds,
+        // only after it has set CLOSED and every registered helper has left `task` and
+        // deregistered.
         let task_static: &'static (dyn Fn() + Sync) = unsafe { std::mem::transmute(task) };
-        for _ in 1..self.threads {
-            let state = state.clone();
-            self.pool.spawn(move || {
-                let mut s = state.load(Ordering::Acquire);
-                loop {
-                    if s & CLOSED != 0 {
-                        return;
-                    }
-                    match state.compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Acquire) {
-                        Ok(_) => break,
-                        Err(now) => s = now,
-                    }
-                }
-                if catch_unwind(AssertUnwindSafe(task_static)).is_err() {
-                    state.fetch_or(PANICKED, Ordering::Relaxed);
-                }
-                state.fetch_sub(1, Ordering::Release);
-            });
-        }
+        crew.publish(crew::Job { task: task_static, state: state.clone() });
         let mine = catch_unwind(AssertUnwindSafe(task));
         state.fetch_or(CLOSED, Ordering::AcqRel);
         let mut spins = 0u32;
@@ -161,13 +176,11 @@ impl CpuBackend {
                 for (i, tile) in xp.chunks_exact_mut(mr * kc).enumerate() {
                     for tt in 0..mr {
                         let t = t0 + i * mr + tt;
+                        let dst = tile[tt..].iter_mut().step_by(mr);
                         if t < t1 {
-                            let src = &x[t * cols + k0..t * cols + k0 + kc];
-                            for (k, &v) in src.iter().enumerate() {
-                                tile[k * mr + tt] = v;
-                            }
+                            dst.zip(&x[t * cols + k0..t * cols + k0 + kc]).for_each(|(d, &v)| *d = v);
                         } else {
-                            (0..kc).for_each(|k| tile[k * mr + tt] = 0.0);
+                            dst.for_each(|d| *d = 0.0);
                         }
                     }
                 }
@@ -181,11 +194,9 @@ impl CpuBackend {
                         for rr in 0..nr {
                             if rr < nrows {
                                 quant::dequantize_row(w.ty, &w.row(r0 + rr)[b0..b1], row);
-                                for (k, &v) in row.iter().enumerate() {
-                                    wp[k * nr + rr] = v;
-                                }
+                                wp[rr..].iter_mut().step_by(nr).zip(row.iter()).for_each(|(d, &v)| *d = v);
                             } else {
-                                (0..kc).for_each(|k| wp[k * nr + rr] = 0.0);
+                                wp[rr..].iter_mut().step_by(nr).for_each(|d| *d = 0.0);
                             }
                         }
                         for (i, xt) in xp.chunks_exact(mr * kc).enumerate() {
@@ -222,7 +233,7 @@ impl CpuBackend {
 
     /// The same threads and kernels in batch-invariant mode (see `invariant`).
     pub fn batch_invariant(&self) -> CpuBackend {
-        CpuBackend { pool: self.pool.clone(), threads: self.threads, k: self.k, invariant: true }
+        CpuBackend { pool: self.pool.clone(), crew: self.crew.clone(), threads: self.threads, k: self.k, invariant: true }
     }
 }
 
