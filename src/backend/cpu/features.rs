@@ -60,7 +60,8 @@ fn detect() -> CpuInfo {
         }
         f!("sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16");
         let has = |n: &str| features.contains(&n);
-        if has("avx2") && has("fma") {
+        // F16C (vcvtph2ps) comes with every AVX2 CPU; the AVX2 kernels convert f16 scales with it
+        if has("avx2") && has("fma") && has("f16c") {
             detected = Tier::Avx2;
         }
         if detected == Tier::Avx2 && has("avx512f") && has("avx512bw") && has("avx512vl") {

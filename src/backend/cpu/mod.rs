@@ -11,7 +11,6 @@ pub mod table;
 
 use super::{AttnSeq, AttnShape, Backend, DeltaIo, DeltaRule, RopeParams, RopeStyle};
 use crate::kv::KvPool;
-use crate::quant;
 use crate::quant::q8a::{self, Q8aRow};
 use crate::tensor::QTensor;
 use rayon::prelude::*;
@@ -193,7 +192,7 @@ impl CpuBackend {
                         let (r0, nrows) = (p * nr, nr.min(rows - p * nr));
                         for rr in 0..nr {
                             if rr < nrows {
-                                quant::dequantize_row(w.ty, &w.row(r0 + rr)[b0..b1], row);
+                                self.k.dequantize(w.ty, &w.row(r0 + rr)[b0..b1], row);
                                 wp[rr..].iter_mut().step_by(nr).zip(row.iter()).for_each(|(d, &v)| *d = v);
                             } else {
                                 wp[rr..].iter_mut().step_by(nr).for_each(|d| *d = 0.0);
@@ -331,7 +330,7 @@ impl Backend for CpuBackend {
                     for i in 0..4 {
                         let dst = &mut buf[i * cols..(i + 1) * cols];
                         if i < nr {
-                            quant::dequantize_row(w.ty, w.row(r + i), dst);
+                            k.dequantize(w.ty, w.row(r + i), dst);
                         } else {
                             dst.fill(0.0);
                         }
@@ -352,7 +351,7 @@ impl Backend for CpuBackend {
             // multiple of the microkernel's step)
             for r in r0..r1 {
                 let row = &mut buf[..cols];
-                quant::dequantize_row(w.ty, w.row(r), row);
+                k.dequantize(w.ty, w.row(r), row);
                 for t in 0..n {
                     put(t, r, (k.dot_f32)(row, &x[t * cols..(t + 1) * cols]));
                 }
@@ -381,7 +380,7 @@ impl Backend for CpuBackend {
         let cols = w.cols;
         assert_eq!(out.len(), ids.len() * cols);
         for (t, &id) in ids.iter().enumerate() {
-            w.row_to_f32(id as usize, &mut out[t * cols..(t + 1) * cols]);
+            self.k.dequantize(w.ty, w.row(id as usize), &mut out[t * cols..(t + 1) * cols]);
         }
     }
 

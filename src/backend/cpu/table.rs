@@ -34,6 +34,10 @@ pub struct Kernels {
     /// one: the framework then packs dequantized weights and activations for it and the 4 x 4
     /// kernel above is not used.
     pub gemm_packed: Option<PackedGemm>,
+    /// Whole weight rows to f32, per weight type (index as `dot_row_f32`): `f(src, dst)` with
+    /// `src.len() == t.row_bytes(dst.len())`, bit-exact against `quant::dequantize_row` (the
+    /// prefill GEMM dequantizes every row once per call). `None`: that scalar reference.
+    pub dequant_f32: [Option<(DequantFn, &'static str)>; 15],
 }
 
 /// A packed-panel GEMM microkernel and its tile: `mr` tokens x `nr` weight rows.
@@ -55,6 +59,7 @@ pub type PackedKernel = unsafe fn(&[f32], &[f32], usize, *mut f32, usize);
 
 pub type GemmKernel = fn(&[f32], usize, &[f32], usize, usize, &mut [f32], usize);
 pub type DotQ8a = fn(&[u8], Q8a<'_>, &mut [f32]);
+pub type DequantFn = fn(&[u8], &mut [f32]);
 
 impl Kernels {
     pub fn dot_row(&self, t: crate::quant::GgmlType) -> Option<fn(&[u8], &[f32]) -> f32> {
@@ -62,6 +67,14 @@ impl Kernels {
     }
     pub fn dot_q8a(&self, t: crate::quant::GgmlType) -> Option<DotQ8a> {
         self.dot_rows_q8a[type_index(t)].map(|(f, _)| f)
+    }
+    /// Dequantize one row of type `t` (`src.len() == t.row_bytes(dst.len())`) with the tier's
+    /// kernel, or the scalar reference where it has none; the results are the same bits.
+    pub fn dequantize(&self, t: crate::quant::GgmlType, src: &[u8], dst: &mut [f32]) {
+        match self.dequant_f32[type_index(t)] {
+            Some((f, _)) => f(src, dst),
+            None => crate::quant::dequantize_row(t, src, dst),
+        }
     }
 }
 
@@ -84,6 +97,7 @@ impl Kernels {
             gemm_k_multiple: 1,
             gemm_name: "gemm_f32_4x4_scalar",
             gemm_packed: None,
+            dequant_f32: [None; 15],
         };
         #[cfg(all(lanner_asm, target_arch = "x86_64"))]
         x86::fill(&mut k, tier);
@@ -111,12 +125,14 @@ pub fn kernels_summary() -> String {
     let rows: Vec<&str> = k.dot_row_f32.iter().flatten().map(|(_, n)| *n).collect();
     let int8: Vec<&str> = k.dot_rows_q8a.iter().flatten().map(|(_, n)| *n).collect();
     let int8 = if int8.is_empty() { "none".to_string() } else { format!("{} ({})", list(int8), k.quantize_q8a_name) };
+    let dequant: Vec<&str> = k.dequant_f32.iter().flatten().map(|(_, n)| *n).collect();
     format!(
-        "{}; {}; fused row x f32: {}; decode row x int8 (Q8A): {}; everything else: scalar Rust references",
+        "{}; {}; fused row x f32: {}; decode row x int8 (Q8A): {}; rows to f32: {}; everything else: scalar Rust references",
         k.dot_f32_name,
         k.gemm_packed.map_or(k.gemm_name, |g| g.name),
         list(rows),
-        int8
+        int8,
+        list(dequant)
     )
 }
 
@@ -170,6 +186,22 @@ pub(crate) mod x86 {
         fn lanner_gemm_f32_4x4_avx2(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
         fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize);
         fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize);
+        fn lanner_dequant_q8_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q4_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q4_1_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q5_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q4_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q6_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_f16_avx512(src: *const u8, dst: *mut f32, n: usize);
+        fn lanner_dequant_bf16_avx512(src: *const u8, dst: *mut f32, n: usize);
+        fn lanner_dequant_q8_0_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q4_0_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q4_1_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q5_0_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q4_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q6_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_f16_avx2(src: *const u8, dst: *mut f32, n: usize);
+        fn lanner_dequant_bf16_avx2(src: *const u8, dst: *mut f32, n: usize);
     }
 
     /// Wrap a packed GEMM microkernel: checks the panels' lengths (the asm trusts them).
@@ -262,6 +294,36 @@ pub(crate) mod x86 {
     q8a_kernel!(dot_q4_k_q8a_avx2, lanner_dot_q4_k_q8a_avx2, 256, 144);
     q8a_kernel!(dot_q6_k_q8a_avx2, lanner_dot_q6_k_q8a_avx2, 256, 210);
 
+    /// Wrap a row dequantizer: checks the lengths (the asm trusts them) once per row. `$elems`
+    /// values in `$bytes` bytes per block (1 and 2 for F16 / BF16, whose "blocks" are values).
+    macro_rules! dequant_kernel {
+        ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
+            fn $name(src: &[u8], dst: &mut [f32]) {
+                let nb = dst.len() / $elems;
+                assert!(dst.len() % $elems == 0 && src.len() == nb * $bytes, "dequant kernel: length mismatch");
+                // SAFETY: tier checked when the table was filled; exactly nb blocks are read from
+                // src and nb * $elems floats written to dst.
+                unsafe { $asm(src.as_ptr(), dst.as_mut_ptr(), nb) }
+            }
+        };
+    }
+    dequant_kernel!(dequant_q8_0_avx512, lanner_dequant_q8_0_avx512, 32, 34);
+    dequant_kernel!(dequant_q4_0_avx512, lanner_dequant_q4_0_avx512, 32, 18);
+    dequant_kernel!(dequant_q4_1_avx512, lanner_dequant_q4_1_avx512, 32, 20);
+    dequant_kernel!(dequant_q5_0_avx512, lanner_dequant_q5_0_avx512, 32, 22);
+    dequant_kernel!(dequant_q4_k_avx512, lanner_dequant_q4_k_avx512, 256, 144);
+    dequant_kernel!(dequant_q6_k_avx512, lanner_dequant_q6_k_avx512, 256, 210);
+    dequant_kernel!(dequant_f16_avx512, lanner_dequant_f16_avx512, 1, 2);
+    dequant_kernel!(dequant_bf16_avx512, lanner_dequant_bf16_avx512, 1, 2);
+    dequant_kernel!(dequant_q8_0_avx2, lanner_dequant_q8_0_avx2, 32, 34);
+    dequant_kernel!(dequant_q4_0_avx2, lanner_dequant_q4_0_avx2, 32, 18);
+    dequant_kernel!(dequant_q4_1_avx2, lanner_dequant_q4_1_avx2, 32, 20);
+    dequant_kernel!(dequant_q5_0_avx2, lanner_dequant_q5_0_avx2, 32, 22);
+    dequant_kernel!(dequant_q4_k_avx2, lanner_dequant_q4_k_avx2, 256, 144);
+    dequant_kernel!(dequant_q6_k_avx2, lanner_dequant_q6_k_avx2, 256, 210);
+    dequant_kernel!(dequant_f16_avx2, lanner_dequant_f16_avx2, 1, 2);
+    dequant_kernel!(dequant_bf16_avx2, lanner_dequant_bf16_avx2, 1, 2);
+
     fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
         // SAFETY: the table only holds this entry when the CPU and OS support AVX2 + FMA; the
@@ -307,6 +369,22 @@ pub(crate) mod x86 {
             ("dot_q5_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q5_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q6_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q6_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dequant_q8_0_avx512", Tier::Avx512, f(lanner_dequant_q8_0_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q4_0_avx512", Tier::Avx512, f(lanner_dequant_q4_0_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q4_1_avx512", Tier::Avx512, f(lanner_dequant_q4_1_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q5_0_avx512", Tier::Avx512, f(lanner_dequant_q5_0_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q4_k_avx512", Tier::Avx512, f(lanner_dequant_q4_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q6_k_avx512", Tier::Avx512, f(lanner_dequant_q6_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_f16_avx512", Tier::Avx512, f(lanner_dequant_f16_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dequant_bf16_avx512", Tier::Avx512, f(lanner_dequant_bf16_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dequant_q8_0_avx2", Tier::Avx2, f(lanner_dequant_q8_0_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q4_0_avx2", Tier::Avx2, f(lanner_dequant_q4_0_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q4_1_avx2", Tier::Avx2, f(lanner_dequant_q4_1_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q5_0_avx2", Tier::Avx2, f(lanner_dequant_q5_0_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q4_k_avx2", Tier::Avx2, f(lanner_dequant_q4_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q6_k_avx2", Tier::Avx2, f(lanner_dequant_q6_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_f16_avx2", Tier::Avx2, f(lanner_dequant_f16_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dequant_bf16_avx2", Tier::Avx2, f(lanner_dequant_bf16_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
         ]
     }
 
@@ -333,8 +411,34 @@ pub(crate) mod x86 {
         for (t, f, name) in q8a_avx2 {
             k.dot_rows_q8a[type_index(t)] = Some((f, name));
         }
+        let dequant_avx2: [(GgmlType, super::DequantFn, &'static str); 8] = [
+            (GgmlType::Q8_0, dequant_q8_0_avx2, "dequant_q8_0_avx2"),
+            (GgmlType::Q4_0, dequant_q4_0_avx2, "dequant_q4_0_avx2"),
+            (GgmlType::Q4_1, dequant_q4_1_avx2, "dequant_q4_1_avx2"),
+            (GgmlType::Q5_0, dequant_q5_0_avx2, "dequant_q5_0_avx2"),
+            (GgmlType::Q4_K, dequant_q4_k_avx2, "dequant_q4_k_avx2"),
+            (GgmlType::Q6_K, dequant_q6_k_avx2, "dequant_q6_k_avx2"),
+            (GgmlType::F16, dequant_f16_avx2, "dequant_f16_avx2"),
+            (GgmlType::BF16, dequant_bf16_avx2, "dequant_bf16_avx2"),
+        ];
+        for (t, f, name) in dequant_avx2 {
+            k.dequant_f32[type_index(t)] = Some((f, name));
+        }
         if tier < Tier::Avx512 {
             return;
+        }
+        let dequant_avx512: [(GgmlType, super::DequantFn, &'static str); 8] = [
+            (GgmlType::Q8_0, dequant_q8_0_avx512, "dequant_q8_0_avx512"),
+            (GgmlType::Q4_0, dequant_q4_0_avx512, "dequant_q4_0_avx512"),
+            (GgmlType::Q4_1, dequant_q4_1_avx512, "dequant_q4_1_avx512"),
+            (GgmlType::Q5_0, dequant_q5_0_avx512, "dequant_q5_0_avx512"),
+            (GgmlType::Q4_K, dequant_q4_k_avx512, "dequant_q4_k_avx512"),
+            (GgmlType::Q6_K, dequant_q6_k_avx512, "dequant_q6_k_avx512"),
+            (GgmlType::F16, dequant_f16_avx512, "dequant_f16_avx512"),
+            (GgmlType::BF16, dequant_bf16_avx512, "dequant_bf16_avx512"),
+        ];
+        for (t, f, name) in dequant_avx512 {
+            k.dequant_f32[type_index(t)] = Some((f, name));
         }
         k.dot_f32 = dot_f32_avx512;
         k.dot_f32_name = "dot_f32_avx512";
@@ -709,7 +813,8 @@ mod checkasm {
     /// `cargo test --release --lib checkasm::bench -- --ignored --nocapture`: single-token row
     /// kernels of each x86 tier from AVX2 up, f32 activations vs Q8A, over a weight matrix that
     /// stays in L2 (1 MiB) and one that streams from memory (64 MiB). Prints weight GB/s and the
-    /// speed-up (the Q8A time includes quantizing the activations).
+    /// speed-up (the Q8A time includes quantizing the activations). The filter also matches the
+    /// other `bench_*` tests here (`checkasm::bench_dequant` alone: the row dequantizers).
     #[test]
     #[ignore]
     fn bench() {
@@ -836,6 +941,172 @@ mod checkasm {
             }
         }
         eprintln!("checkasm gemm_packed: {checked} cases");
+    }
+
+    /// An f16 scale field for the dequantizer tests, sign random: the extremes (largest finite,
+    /// smallest normal, smallest subnormal, zero), 1, any subnormal or any finite value; never an
+    /// infinity or NaN (0 * inf would make NaNs whose payload says nothing about the kernel).
+    fn f16_scale(rng: &mut Rng) -> u16 {
+        let sign = ((rng.next() & 1) as u16) << 15;
+        let magnitude = match rng.next() % 8 {
+            0 => 0x7BFF,
+            1 => 0x0400,
+            2 => 0x0001,
+            3 => 0,
+            4 => 0x3C00,
+            5 => (rng.next() % 0x400) as u16,
+            _ => (rng.next() % 0x7C00) as u16,
+        };
+        sign | magnitude
+    }
+
+    /// `nb` blocks of `t` for the dequantizer tests: a quarter of the time the reference
+    /// quantizer's output on random data, otherwise random bytes (levels, sub-scales and mins
+    /// over their whole range) with every f16 scale field from `f16_scale`. F16 / BF16 values
+    /// are any 16 bits, infinities and NaNs included (both conversions are exact, payloads too).
+    fn dequant_blocks(rng: &mut Rng, t: crate::quant::GgmlType, nb: usize) -> Vec<u8> {
+        use crate::quant::{self, GgmlType};
+        let n = nb * t.block_size();
+        let mut w = vec![0u8; t.row_bytes(n).unwrap()];
+        if !t.is_float() && rng.next() % 4 == 0 {
+            let x: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+            quant::quantize_row(t, &x, &mut w);
+            return w;
+        }
+        w.iter_mut().for_each(|b| *b = rng.next() as u8);
+        let f16s: &[usize] = match t {
+            GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
+            GgmlType::Q4_1 | GgmlType::Q4_K => &[0, 2],
+            GgmlType::Q6_K => &[208],
+            _ => &[],
+        };
+        for blk in w.chunks_exact_mut(t.type_size()) {
+            for &o in f16s {
+                blk[o..o + 2].copy_from_slice(&f16_scale(rng).to_le_bytes());
+            }
+        }
+        w
+    }
+
+    /// Every row dequantizer of every tier, called through `Kernels::dequantize`, against
+    /// `quant::dequantize_row`: the same bits for every value, nothing written outside the row.
+    /// Rows start aligned and at odd offsets (src + 1 byte, dst + 1 float); F16 / BF16 also get
+    /// every 16-bit pattern once.
+    #[test]
+    fn dequant_f32_every_tier_and_type() {
+        use crate::quant::{self, ALL_TYPES};
+        const GUARD: u32 = 0x7FA5_A5A5; // a NaN no kernel output can be
+        let seed = seed_or(0xDE0A_u64);
+        let mut rng = Rng(seed | 1);
+        let mut checked = 0;
+        for &tier in &available_tiers() {
+            let k = Kernels::for_tier(tier);
+            for t in ALL_TYPES {
+                let Some((_, name)) = k.dequant_f32[type_index(t)] else { continue };
+                // F16 / BF16 "blocks" are single values: lengths around the kernels' 8, 16, 32 and
+                // 64-value steps, and all 65536 patterns
+                let counts: &[usize] = if t.is_float() {
+                    &[0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 1000, 65536]
+                } else {
+                    &[0, 1, 2, 3, 7, 8, 9, 33]
+                };
+                for &nb in counts {
+                    for (so, dof) in [(0usize, 0usize), (1, 1)] {
+                        let n = nb * t.block_size();
+                        let mut blocks = dequant_blocks(&mut rng, t, nb);
+                        if nb == 65536 {
+                            (0..=u16::MAX).for_each(|v| blocks[2 * v as usize..][..2].copy_from_slice(&v.to_le_bytes()));
+                        }
+                        let mut sbuf = vec![0x5Au8; so + blocks.len()];
+                        sbuf[so..].copy_from_slice(&blocks);
+                        let src = &sbuf[so..];
+                        let mut out = vec![f32::from_bits(GUARD); dof + n + 8];
+                        k.dequantize(t, src, &mut out[dof..dof + n]);
+                        let mut want = vec![0f32; n];
+                        quant::dequantize_row(t, src, &mut want);
+                        for (i, (g, w)) in out[dof..dof + n].iter().zip(&want).enumerate() {
+                            assert!(
+                                g.to_bits() == w.to_bits(),
+                                "{name} (tier {}) {nb} blocks, offsets {so}/{dof}: value {i} (block {}) is {g:e} ({:#010x}), reference {w:e} ({:#010x}) (seed {seed:#x})",
+                                tier.name(),
+                                i / t.block_size(),
+                                g.to_bits(),
+                                w.to_bits()
+                            );
+                        }
+                        assert!(
+                            out[..dof].iter().chain(&out[dof + n..]).all(|v| v.to_bits() == GUARD),
+                            "{name} (tier {}) {nb} blocks, offsets {so}/{dof}: wrote outside its row (seed {seed:#x})",
+                            tier.name()
+                        );
+                        assert!(sbuf[..so].iter().all(|&b| b == 0x5A) && sbuf[so..] == blocks[..], "{name} changed its source");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("checkasm dequant_f32: {checked} cases");
+    }
+
+    /// Row dequantizers of each x86 tier from AVX2 up against the scalar reference: rows into a
+    /// 4-row buffer, from weights that stay in L2 (1 MiB) or stream from memory (32 MiB). Rows of
+    /// 256 values are the packed GEMM's k blocks (one call per 256 values, so the per-call cost
+    /// shows); rows of 1024 keep the buffer in L1 (16 KiB); rows of 4096 put it in L2 (64 KiB),
+    /// where the stores bound every kernel. Prints ns per block, weight GB/s and the speed-up
+    /// (see `bench` for the command).
+    #[test]
+    #[ignore]
+    fn bench_dequant() {
+        use crate::quant::{self, ALL_TYPES};
+        use std::time::Instant;
+        let mut rng = Rng(11);
+        let tiers: Vec<Tier> = available_tiers().into_iter().filter(|&t| t >= Tier::Avx2).collect();
+        let reference = Kernels::for_tier(Tier::Scalar);
+        for t in ALL_TYPES {
+            if tiers.iter().all(|&tier| Kernels::for_tier(tier).dequant_f32[type_index(t)].is_none()) {
+                continue;
+            }
+            for (cols, mib) in [(256usize, 1usize), (256, 32), (1024, 1), (1024, 32), (4096, 1), (4096, 32)] {
+                let rb = t.row_bytes(cols).unwrap();
+                let blocks = (mib << 20) / rb * (cols / t.block_size());
+                // four quantized rows, repeated
+                let mut four = vec![0u8; 4 * rb];
+                for r in 0..4 {
+                    let x: Vec<f32> = (0..cols).map(|_| rng.f32()).collect();
+                    quant::quantize_row(t, &x, &mut four[r * rb..(r + 1) * rb]);
+                }
+                let rows = (mib << 20) / rb;
+                let w: Vec<u8> = four.iter().copied().cycle().take(rows * rb).collect();
+                let mut buf = vec![0f32; 4 * cols];
+                let mut time = |k: &Kernels| {
+                    let mut best = f64::MAX;
+                    for _ in 0..5 {
+                        let t0 = Instant::now();
+                        for r in 0..rows {
+                            k.dequantize(t, &w[r * rb..(r + 1) * rb], &mut buf[(r % 4) * cols..(r % 4 + 1) * cols]);
+                        }
+                        best = best.min(t0.elapsed().as_secs_f64());
+                        std::hint::black_box(&buf);
+                    }
+                    best
+                };
+                let t_ref = time(&reference);
+                let line = |name: &str, s: f64| {
+                    let (ns, gbs) = (s * 1e9 / blocks as f64, (rows * rb) as f64 / s / 1e9);
+                    eprintln!("{:<5} cols {cols:>4} {mib:>2} MiB: {name:<20} {ns:7.2} ns/block {gbs:5.1} GB/s  x{:.1}", t.name(), t_ref / s);
+                };
+                line("reference (scalar)", t_ref);
+                let mut done = Vec::new();
+                for &tier in &tiers {
+                    // each kernel once (the VNNI tier uses the AVX-512 ones)
+                    let k = Kernels::for_tier(tier);
+                    if let Some((_, name)) = k.dequant_f32[type_index(t)].filter(|(_, n)| !done.contains(n)) {
+                        line(name, time(&k));
+                        done.push(name);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
