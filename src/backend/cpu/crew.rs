@@ -90,7 +90,9 @@ impl Drop for Crew {
 }
 
 fn worker(sh: &Shared, run: fn(&Job)) {
-    let mut seen = sh.epoch.load(Ordering::Acquire);
+    // the epoch the crew started at (not a later load: a crew dropped before this thread first
+    // ran has bumped it already, and that bump must not be missed)
+    let mut seen = 0;
     loop {
         // wait for a new epoch: spin first, then sleep
         let idle = Instant::now();
@@ -103,7 +105,7 @@ fn worker(sh: &Shared, run: fn(&Job)) {
             }
             let mut g = sh.job.lock().unwrap_or_else(|e| e.into_inner());
             sh.sleepers.fetch_add(1, Ordering::SeqCst);
-            while sh.epoch.load(Ordering::SeqCst) == seen {
+            while sh.epoch.load(Ordering::SeqCst) == seen && !sh.stop.load(Ordering::SeqCst) {
                 g = sh.wake.wait(g).unwrap_or_else(|e| e.into_inner());
             }
             sh.sleepers.fetch_sub(1, Ordering::AcqRel);
@@ -115,6 +117,38 @@ fn worker(sh: &Shared, run: fn(&Job)) {
         let job = sh.job.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(job) = job {
             run(&job);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(job: &Job) {
+        job.state.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn a_crew_dropped_at_once_still_stops() {
+        // a crew dropped before its threads first ran used to leave them waiting forever
+        for _ in 0..200 {
+            drop(Crew::new(2, count).unwrap());
+        }
+    }
+
+    #[test]
+    fn published_jobs_reach_the_crew_awake_or_asleep() {
+        let crew = Crew::new(1, count).unwrap();
+        for pause in [0u64, 2000] {
+            std::thread::sleep(Duration::from_micros(pause)); // past SPIN: the thread sleeps
+            let state = Arc::new(AtomicUsize::new(0));
+            crew.publish(Job { task: &|| {}, state: state.clone() });
+            let t0 = Instant::now();
+            while state.load(Ordering::SeqCst) == 0 {
+                assert!(t0.elapsed() < Duration::from_secs(10), "the crew never picked the job up");
+                std::thread::yield_now();
+            }
         }
     }
 }
