@@ -40,6 +40,26 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+/// `wp[k * nr + r] = rows[r * kc + k]`: nr rows of kc values into a k-major GEMM panel, through
+/// the tier's 16 x 16 transpose where it has one.
+fn pack_panel(k: &table::Kernels, rows: &[f32], nr: usize, kc: usize, wp: &mut [f32]) {
+    let mut done = 0;
+    if let Some((tr, _)) = k.transpose_16x16.filter(|_| nr % 16 == 0) {
+        done = kc / 16 * 16;
+        for g in (0..nr).step_by(16) {
+            for k0 in (0..done).step_by(16) {
+                tr(&rows[g * kc + k0..], kc, &mut wp[k0 * nr + g..], nr);
+            }
+        }
+    }
+    if done == kc {
+        return;
+    }
+    for (r, row) in rows.chunks_exact(kc).enumerate() {
+        wp[done * nr + r..].iter_mut().step_by(nr).zip(&row[done..]).for_each(|(d, &v)| *d = v);
+    }
+}
+
 /// `fork_join`'s state word: set once the caller has finished its own share (no helper may enter
 /// after), and if a helper's share panicked.
 const CLOSED: usize = 1 << (usize::BITS - 1);
@@ -187,17 +207,18 @@ impl CpuBackend {
                 let (b0, b1) = (k0 / bs * bb, (k0 + kc) / bs * bb);
                 self.for_pieces(
                     n_panels,
-                    || (vec![0f32; kc * nr], vec![0f32; kc], [0f32; 12 * 32]),
-                    |(wp, row, ctile), p| {
+                    || (vec![0f32; kc * nr], vec![0f32; nr * kc], [0f32; 12 * 32]),
+                    |(wp, rowbuf, ctile), p| {
                         let (r0, nrows) = (p * nr, nr.min(rows - p * nr));
-                        for rr in 0..nr {
+                        // the panel's rows, dequantized (zeros past the last row), then k-major
+                        for (rr, row) in rowbuf.chunks_exact_mut(kc).enumerate() {
                             if rr < nrows {
                                 self.k.dequantize(w.ty, &w.row(r0 + rr)[b0..b1], row);
-                                wp[rr..].iter_mut().step_by(nr).zip(row.iter()).for_each(|(d, &v)| *d = v);
                             } else {
-                                wp[rr..].iter_mut().step_by(nr).for_each(|d| *d = 0.0);
+                                row.fill(0.0);
                             }
                         }
+                        pack_panel(self.k, rowbuf, nr, kc, wp);
                         for (i, xt) in xp.chunks_exact(mr * kc).enumerate() {
                             let ta = t0 + i * mr;
                             let nt = mr.min(t1 - ta);

@@ -48,3 +48,12 @@ pub fn gemm_packed(mr: usize, nr: usize, wp: &[f32], xp: &[f32], kc: usize, c: &
         }
     }
 }
+
+/// 16 x 16 transpose: `dst[j * ldd + i] = src[i * lds + j]` for i, j in 0..16.
+pub fn transpose_16x16(src: &[f32], lds: usize, dst: &mut [f32], ldd: usize) {
+    for i in 0..16 {
+        for j in 0..16 {
+            dst[j * ldd + i] = src[i * lds + j];
+        }
+    }
+}

@@ -38,7 +38,12 @@ pub struct Kernels {
     /// `src.len() == t.row_bytes(dst.len())`, bit-exact against `quant::dequantize_row` (the
     /// prefill GEMM dequantizes every row once per call). `None`: that scalar reference.
     pub dequant_f32: [Option<(DequantFn, &'static str)>; 15],
+    /// 16 x 16 transpose (`reference::transpose_16x16`), for packing weight panels; `None`
+    /// packs with plain loops.
+    pub transpose_16x16: Option<(Transpose, &'static str)>,
 }
+
+pub type Transpose = fn(&[f32], usize, &mut [f32], usize);
 
 /// A packed-panel GEMM microkernel and its tile: `mr` tokens x `nr` weight rows.
 #[derive(Clone, Copy)]
@@ -98,6 +103,7 @@ impl Kernels {
             gemm_name: "gemm_f32_4x4_scalar",
             gemm_packed: None,
             dequant_f32: [None; 15],
+            transpose_16x16: None,
         };
         #[cfg(all(lanner_asm, target_arch = "x86_64"))]
         x86::fill(&mut k, tier);
@@ -186,6 +192,7 @@ pub(crate) mod x86 {
         fn lanner_gemm_f32_4x4_avx2(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
         fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize);
         fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize);
+        fn lanner_transpose_16x16_avx512(src: *const f32, lds: usize, dst: *mut f32, ldd: usize);
         fn lanner_dequant_q8_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q4_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q4_1_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
@@ -218,6 +225,12 @@ pub(crate) mod x86 {
         };
     }
     packed_kernel!(gemm_packed_12x32_avx512, lanner_gemm_packed_12x32_avx512, 12, 32);
+
+    fn transpose_16x16_avx512(src: &[f32], lds: usize, dst: &mut [f32], ldd: usize) {
+        assert!(lds >= 16 && ldd >= 16 && src.len() >= 15 * lds + 16 && dst.len() >= 15 * ldd + 16, "transpose: short buffers");
+        // SAFETY: bounds checked above; the tier was checked when the table was filled.
+        unsafe { lanner_transpose_16x16_avx512(src.as_ptr(), lds, dst.as_mut_ptr(), ldd) }
+    }
     packed_kernel!(gemm_packed_6x16_avx2, lanner_gemm_packed_6x16_avx2, 6, 16);
 
     fn gemm_f32_4x4_avx2(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
@@ -349,6 +362,7 @@ pub(crate) mod x86 {
             ("dot_f32_avx2", Tier::Avx2, f(lanner_dot_f32_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
             ("gemm_packed_6x16_avx2", Tier::Avx2, f(lanner_gemm_packed_6x16_avx2 as *const ()), [a, b, 9, c, 16, 0]),
             ("gemm_packed_12x32_avx512", Tier::Avx512, f(lanner_gemm_packed_12x32_avx512 as *const ()), [a, b, 9, c, 32, 0]),
+            ("transpose_16x16_avx512", Tier::Avx512, f(lanner_transpose_16x16_avx512 as *const ()), [a, 20, b, 17, 0, 0]),
             ("dot_f32_avx512", Tier::Avx512, f(lanner_dot_f32_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
             ("dot_q8_0_f32_avx512", Tier::Avx512, f(lanner_dot_q8_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dot_q4_1_f32_avx512", Tier::Avx512, f(lanner_dot_q4_1_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
@@ -451,6 +465,7 @@ pub(crate) mod x86 {
         k.gemm_k_multiple = 16;
         k.gemm_name = "gemm_f32_4x4_avx512";
         k.gemm_packed = Some(super::PackedGemm { f: gemm_packed_12x32_avx512, mr: 12, nr: 32, name: "gemm_packed_12x32_avx512" });
+        k.transpose_16x16 = Some((transpose_16x16_avx512, "transpose_16x16_avx512"));
         k.quantize_q8a = quantize_q8a_avx512;
         k.quantize_q8a_name = "quantize_q8a_avx512";
         if tier < Tier::Avx512Vnni {
@@ -905,6 +920,28 @@ mod checkasm {
             let flops = 2.0 * (kc * mr * nr * tiles) as f64;
             eprintln!("{:<28} {:6.1} GFLOP/s", g.name, flops / best / 1e9);
         }
+    }
+
+    #[test]
+    fn transpose_16x16_every_tier() {
+        let seed = seed_or(0x7A25_u64);
+        let mut rng = Rng(seed | 1);
+        let mut checked = 0;
+        for &tier in &available_tiers() {
+            let Some((f, name)) = Kernels::for_tier(tier).transpose_16x16 else { continue };
+            for (lds, ldd) in [(16usize, 16usize), (17, 32), (256, 19)] {
+                let src: Vec<f32> = (0..15 * lds + 17).map(|_| rng.f32()).collect();
+                // unaligned (+1 float), guard values (NaN) everywhere the transpose must not write
+                let mut dst = vec![f32::NAN; 15 * ldd + 16 + 9];
+                let mut want = dst.clone();
+                f(&src[1..], lds, &mut dst[1..], ldd);
+                reference::transpose_16x16(&src[1..], lds, &mut want[1..], ldd);
+                let same = dst.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{name} (tier {}) lds={lds} ldd={ldd} (seed {seed:#x})", tier.name());
+                checked += 1;
+            }
+        }
+        eprintln!("checkasm transpose_16x16: {checked} cases");
     }
 
     #[test]
