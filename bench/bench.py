@@ -1,5 +1,10 @@
 """Prefill and decode speed, load time and peak RSS: lanner beside llama-cpp-python, same run.
 
+Decode is also reported against the memory roofline: the bytes a token reads (every weight
+matrix but the embedding lookup, plus the f32 K/V cache at the mean decode position) over the
+read bandwidth this machine gives for a working set that size (measured here with numpy's max
+over an array that size, same thread count: a floor, the CPU may stream faster); prefill as GFLOP/s (2 x matrix weights per token).
+
     python bench/bench.py                     # both real models, 1 and 2 threads, 3 runs each
     python bench/bench.py --models smollm2 --threads 2 --runs 5 --prompt-tokens 128 --gen-tokens 64
 
@@ -56,6 +61,61 @@ CHILD = textwrap.dedent(
 )
 
 
+def model_bytes(path: str, n_ctx: int) -> tuple[int, int, int]:
+    """(weight bytes read per decoded token, f32 K/V bytes per position, matrix weights)."""
+    import gguf
+
+    r = gguf.GGUFReader(path)
+    names = {t.name for t in r.tensors}
+    arch = str(bytes(r.fields["general.architecture"].parts[-1]), "utf-8")
+
+    def field(key: str) -> int:
+        f = r.fields[f"{arch}.{key}"]
+        return int(f.parts[f.data[0]][0])
+
+    read = params = 0
+    for t in r.tensors:
+        if len(t.shape) < 2:
+            continue
+        if t.name == "token_embd.weight" and "output.weight" in names:
+            continue  # a lookup of one row per token; tied embeddings are the output projection
+        read += int(t.n_bytes)
+        params += int(t.n_elements)
+    n_layer, n_head, n_kv = field("block_count"), field("attention.head_count"), field("attention.head_count_kv")
+    head_dim = field("embedding_length") // n_head
+    try:
+        head_dim = field("attention.key_length")
+    except KeyError:
+        pass
+    kv_per_pos = 2 * n_layer * n_kv * head_dim * 4
+    return read, kv_per_pos, params
+
+
+def read_bandwidth(nbytes: int, threads: int) -> float:
+    """GB/s reading a float32 array of nbytes with `threads` threads (numpy's reductions release
+    the GIL), best of 5 passes after a warm-up. np.maximum.reduce is numpy's fastest streaming
+    read here (16-18 GB/s on one core at 100 MB; its pairwise float sum manages only 9)."""
+    import threading
+    import time
+
+    import numpy as np
+
+    a = np.ones(nbytes // 4, dtype=np.float32)
+    parts = np.array_split(a, threads)
+    best = float("inf")
+    for i in range(6):
+        ts = [threading.Thread(target=np.maximum.reduce, args=(p,)) for p in parts]
+        t0 = time.perf_counter()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        dt = time.perf_counter() - t0
+        if i:
+            best = min(best, dt)
+    return nbytes / best / 1e9
+
+
 def run_child(engine: str, path: str, threads: int, n_prompt: int, n_gen: int) -> dict | None:
     r = subprocess.run([sys.executable, "-c", CHILD, engine, path, str(threads), str(n_prompt), str(n_gen)],
                        capture_output=True, text=True)
@@ -84,24 +144,36 @@ def main() -> None:
         engines = ["lanner"]
     print(f"lanner {lanner.__version__}; cpu tier {lanner.cpu_info()['tier']}; runs={args.runs}, "
           f"prompt={args.prompt_tokens} tokens, generate={args.gen_tokens} tokens (medians)")
-    header = f"{'model':<22}{'thr':>4} {'engine':<10}{'load s':>8}{'prefill t/s':>13}{'decode t/s':>12}{'RSS MB':>9}{'file MB':>9}"
+    header = (f"{'model':<22}{'thr':>4} {'engine':<10}{'load s':>8}{'prefill t/s':>13}{'GFLOP/s':>9}"
+              f"{'decode t/s':>12}{'roofline':>10}{'RSS MB':>9}{'file MB':>9}")
     print(header)
     print("-" * len(header))
     import os
     for name in args.models:
         path = str(lanner.fetch_model(name))
         size_mb = os.path.getsize(path) / 2**20
+        weights, kv_per_pos, params = model_bytes(path, args.prompt_tokens + args.gen_tokens)
+        per_token = weights + kv_per_pos * (args.prompt_tokens + args.gen_tokens // 2)
         for th in args.threads:
+            bw = read_bandwidth(per_token, th)
+            print(f"{name}: {per_token / 1e6:.1f} MB read per decoded token ({weights / 1e6:.1f} MB weights); "
+                  f"read bandwidth at that size, {th} thread(s): {bw:.1f} GB/s -> roofline {bw * 1e9 / per_token:.1f} tok/s")
+            results: dict[str, list[dict]] = {e: [] for e in engines}
+            for _ in range(args.runs):  # the engines alternate, so drifts of the machine hit both
+                for eng in engines:
+                    r = run_child(eng, path, th, args.prompt_tokens, args.gen_tokens)
+                    if r:
+                        results[eng].append(r)
             med = {}
-            for eng in engines:
-                rows = [r for r in (run_child(eng, path, th, args.prompt_tokens, args.gen_tokens)
-                                    for _ in range(args.runs)) if r]
+            for eng, rows in results.items():
                 if not rows:
                     continue
                 med[eng] = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
                 m = med[eng]
-                print(f"{name:<22}{th:>4} {eng:<10}{m['load_s']:>8.2f}{m['prefill_tps']:>13.1f}"
-                      f"{m['decode_tps']:>12.2f}{m['peak_rss_mb']:>9.0f}{size_mb:>9.0f}")
+                gflops = m["prefill_tps"] * 2 * params / 1e9
+                roof = m["decode_tps"] * per_token / (bw * 1e9)
+                print(f"{name:<22}{th:>4} {eng:<10}{m['load_s']:>8.2f}{m['prefill_tps']:>13.1f}{gflops:>9.1f}"
+                      f"{m['decode_tps']:>12.2f}{roof:>10.0%}{m['peak_rss_mb']:>9.0f}{size_mb:>9.0f}")
             if len(med) == 2:
                 a, b = med["lanner"], med["llama.cpp"]
                 print(f"{'':<26} ratio lanner/llama.cpp: prefill {a['prefill_tps'] / b['prefill_tps']:.2f}x, "
