@@ -99,8 +99,13 @@ fn worker(sh: &Shared, run: fn(&Job)) {
         let mut spins = 0u32;
         while sh.epoch.load(Ordering::Acquire) == seen {
             spins += 1;
-            if spins % 1024 != 0 || idle.elapsed() < SPIN {
+            if spins % 256 != 0 {
                 std::hint::spin_loop();
+                continue;
+            }
+            if idle.elapsed() < SPIN {
+                // a busy machine gets the core back now and then (a free one returns at once)
+                std::thread::yield_now();
                 continue;
             }
             let mut g = sh.job.lock().unwrap_or_else(|e| e.into_inner());
