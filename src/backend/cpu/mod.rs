@@ -15,6 +15,7 @@ use crate::quant::q8a::{self, Q8aRow};
 use crate::tensor::QTensor;
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::ops::Range;
 use std::sync::Arc;
 
 thread_local! {
@@ -119,6 +120,81 @@ impl CpuBackend {
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += a * x;
+    }
+}
+
+/// The cached keys and values of one KV head, for one layer of one sequence.
+struct KvRun<'a> {
+    pool: &'a KvPool,
+    layer: usize,
+    blocks: &'a [u32],
+    /// The KV head's first value in a cached row of `pool.kv_dim` floats.
+    offset: usize,
+}
+
+impl KvRun<'_> {
+    /// Key positions `keys` cut at block boundaries: for each piece, in order, its rows of K
+    /// and V (from the piece's first position to the block's end, `pool.kv_dim` floats apart,
+    /// starting at this KV head) and how many positions it has.
+    fn pieces(&self, keys: Range<usize>) -> impl Iterator<Item = (&[f32], &[f32], usize)> + '_ {
+        let (bs, dim) = (self.pool.block_size, self.pool.kv_dim);
+        let mut j = keys.start;
+        std::iter::from_fn(move || {
+            if j >= keys.end {
+                return None;
+            }
+            let (block, slot) = (self.blocks[j / bs], j % bs);
+            let n = (bs - slot).min(keys.end - j);
+            j += n;
+            let o = slot * dim + self.offset;
+            Some((&self.pool.k(block, self.layer)[o..], &self.pool.v(block, self.layer)[o..], n))
+        })
+    }
+}
+
+/// One attention task's scratch, kept across the tasks a thread runs.
+#[derive(Default)]
+struct AttnScratch {
+    /// Scores, then softmax numerators: one run of the keys' length per head.
+    p: Vec<f32>,
+    /// Per head: the largest score, then the softmax denominator.
+    m: Vec<f32>,
+}
+
+/// Attention of one query token for consecutive query heads that share one KV head: `q` and
+/// `out` hold `q.len() / hd` heads of `hd` floats, which attend to key positions `keys` of
+/// `kv`. Walks the blocks twice, for the scores of every head, then for the weighted sum of the
+/// values: each block of K and V is read from memory once and stays in L1 for the other heads.
+/// The softmax subtracts each head's largest score before exponentiating.
+#[allow(clippy::too_many_arguments)]
+fn attend(k: &table::Kernels, kv: &KvRun, keys: Range<usize>, hd: usize, scale: f32, q: &[f32], out: &mut [f32], scr: &mut AttnScratch) {
+    let (nh, len) = (q.len() / hd, keys.len());
+    let AttnScratch { p, m } = scr;
+    p.resize(nh * len, 0.0);
+    m.clear();
+    m.resize(nh, f32::NEG_INFINITY);
+    let mut at = 0;
+    for (kb, _, n) in kv.pieces(keys.clone()) {
+        for h in 0..nh {
+            let max = (k.attn_scores)(&q[h * hd..(h + 1) * hd], kb, kv.pool.kv_dim, scale, &mut p[h * len + at..h * len + at + n]);
+            m[h] = m[h].max(max);
+        }
+        at += n;
+    }
+    for (ph, mh) in p.chunks_exact_mut(len).zip(m.iter_mut()) {
+        *mh = (k.attn_softmax)(ph, *mh);
+    }
+    out.fill(0.0);
+    let mut at = 0;
+    for (_, vb, n) in kv.pieces(keys) {
+        for h in 0..nh {
+            (k.attn_accum)(&p[h * len + at..h * len + at + n], vb, kv.pool.kv_dim, &mut out[h * hd..(h + 1) * hd]);
+        }
+        at += n;
+    }
+    for (oh, &sum) in out.chunks_exact_mut(hd).zip(m.iter()) {
+        let inv = 1.0 / sum;
+        oh.iter_mut().for_each(|v| *v *= inv);
     }
 }
 
@@ -296,55 +372,43 @@ impl Backend for CpuBackend {
         let hd = s.head_dim;
         let width = s.n_head * hd;
         let group = s.n_head / s.n_kv_head;
-        let kv_dim = pool.kv_dim;
-        let bs = pool.block_size;
-        // one task per (token, head)
-        let tasks: Vec<(usize, usize, usize)> = seqs
+        // One task per (token, KV head, run of that KV head's query heads): a whole group when
+        // there are enough (token, KV head) pairs to keep every thread busy, so that each K and V
+        // block is read once for all of the group's heads; fewer heads per task otherwise.
+        let pairs = seqs.iter().map(|sq| sq.n_tokens).sum::<usize>() * s.n_kv_head;
+        let split = if self.threads == 1 { 1 } else { (4 * self.threads).div_ceil(pairs.max(1)).clamp(1, group) };
+        let per_task = group.div_ceil(split);
+        let tasks: Vec<(usize, usize, usize, usize)> = seqs
             .iter()
             .enumerate()
-            .flat_map(|(si, sq)| (0..sq.n_tokens).flat_map(move |i| (0..s.n_head).map(move |h| (si, i, h))))
+            .flat_map(|(si, sq)| {
+                (0..sq.n_tokens).flat_map(move |i| {
+                    (0..s.n_kv_head).flat_map(move |g| {
+                        (0..group).step_by(per_task).map(move |c| (si, i, g * group + c, g * group + (c + per_task).min(group)))
+                    })
+                })
+            })
             .collect();
         let out_ptr = SendPtr(out.as_mut_ptr());
-        let dot = self.k.dot_f32;
-        self.pool.install(|| {
-            tasks.par_iter().for_each_init(
-                || (Vec::<f32>::new(), vec![0f32; hd]),
-                |(scores, acc), &(si, i, h)| {
-                    let sq = &seqs[si];
-                    let row = sq.row0 + i;
-                    let pos = sq.start + i;
-                    let qh = &q[row * width + h * hd..row * width + (h + 1) * hd];
-                    let kvo = (h / group) * hd;
-                    scores.clear();
-                    let mut max = f32::NEG_INFINITY;
-                    let first = s.window.map_or(0, |w| (pos + 1).saturating_sub(w));
-                    for j in first..=pos {
-                        let k = pool.k(sq.blocks[j / bs], layer);
-                        let o = (j % bs) * kv_dim + kvo;
-                        let sc = dot(qh, &k[o..o + hd]) * s.scale;
-                        max = max.max(sc);
-                        scores.push(sc);
-                    }
-                    let mut sum = 0f32;
-                    for sc in scores.iter_mut() {
-                        *sc = (*sc - max).exp();
-                        sum += *sc;
-                    }
-                    acc.iter_mut().for_each(|a| *a = 0.0);
-                    for (j, &p) in (first..).zip(scores.iter()) {
-                        let v = pool.v(sq.blocks[j / bs], layer);
-                        let o = (j % bs) * kv_dim + kvo;
-                        axpy(acc, p, &v[o..o + hd]);
-                    }
-                    let inv = 1.0 / sum;
-                    let op = out_ptr;
-                    for (d, a) in acc.iter().enumerate() {
-                        // SAFETY: each (row, head) slice is written by exactly one task.
-                        unsafe { *op.0.add(row * width + h * hd + d) = a * inv };
-                    }
-                },
-            )
-        });
+        let k = self.k;
+        let task = |scr: &mut AttnScratch, &(si, i, h0, h1): &(usize, usize, usize, usize)| {
+            let sq = &seqs[si];
+            let (row, pos) = (sq.row0 + i, sq.start + i);
+            let first = s.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+            let heads = row * width + h0 * hd..row * width + h1 * hd;
+            let op = out_ptr;
+            // SAFETY: each (row, run of heads) slice of the output is written by exactly one task.
+            let o = unsafe { std::slice::from_raw_parts_mut(op.0.add(heads.start), heads.len()) };
+            let kv = KvRun { pool, layer, blocks: sq.blocks, offset: (h0 / group) * hd };
+            attend(k, &kv, first..pos + 1, hd, s.scale, &q[heads], o, scr);
+        };
+        if self.threads == 1 {
+            // one thread: run here rather than hand the work to the pool's thread and wait
+            let mut scr = AttnScratch::default();
+            tasks.iter().for_each(|t| task(&mut scr, t));
+            return;
+        }
+        self.pool.install(|| tasks.par_iter().for_each_init(AttnScratch::default, task));
     }
 
     fn swiglu(&self, gate: &mut [f32], up: &[f32]) {
@@ -531,5 +595,98 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Naive attention of one query head (f64 softmax over keys `first..=pos`).
+    fn naive_head(pool: &KvPool, layer: usize, blocks: &[u32], pos: usize, first: usize, q: &[f32], kvo: usize, scale: f32) -> Vec<f64> {
+        let (bs, dim, hd) = (pool.block_size, pool.kv_dim, q.len());
+        let row = |data: &dyn Fn(u32) -> Vec<f32>, j: usize| data(blocks[j / bs])[(j % bs) * dim + kvo..][..hd].to_vec();
+        let ks = |b: u32| pool.k(b, layer).to_vec();
+        let vs = |b: u32| pool.v(b, layer).to_vec();
+        let scores: Vec<f64> = (first..=pos).map(|j| scale as f64 * row(&ks, j).iter().zip(q).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>()).collect();
+        let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        let mut out = vec![0f64; hd];
+        for (j, w) in (first..=pos).zip(&e) {
+            for (o, v) in out.iter_mut().zip(row(&vs, j)) {
+                *o += w / sum * v as f64;
+            }
+        }
+        out
+    }
+
+    /// Attention over the paged KV cache against a naive f64 softmax, at every kernel tier, with
+    /// one and several threads: grouped heads, odd head sizes, partial first and last blocks,
+    /// sliding windows (down to a single key), a sequence decoding after a cached prefix beside
+    /// one prefilling from position 0.
+    #[test]
+    fn attention_matches_naive_reference() {
+        use crate::kv::SeqKv;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut checked = 0;
+        for &tier in &table::available_tiers() {
+            let kernels: &'static table::Kernels = Box::leak(Box::new(table::Kernels::for_tier(tier)));
+            for threads in [1usize, 3] {
+                let be = CpuBackend { k: kernels, ..CpuBackend::new(threads).unwrap() };
+                for (n_head, n_kv_head, hd) in [(9usize, 3usize, 64usize), (4, 1, 256), (2, 2, 13), (14, 2, 80)] {
+                    for bs in [16usize, 5] {
+                        for window in [None, Some(1), Some(7), Some(40)] {
+                            let (kv_dim, layer) = (n_kv_head * hd, 1);
+                            let pool = Arc::new(KvPool::new(2, kv_dim, bs, 64).unwrap());
+                            // (cached positions, new tokens) per sequence
+                            let plan = [(37usize, 3usize), (0, 21)];
+                            let mut kvs = Vec::new();
+                            for &(cached, new) in &plan {
+                                let mut kv = SeqKv::new(pool.clone());
+                                kv.reserve(cached + new).unwrap();
+                                for pos in 0..cached + new {
+                                    let (b, slot) = kv.locate(pos);
+                                    let (k, v) = (rand_vec(&mut seed, kv_dim), rand_vec(&mut seed, kv_dim));
+                                    pool.write(b, layer, slot, &k, &v).unwrap();
+                                }
+                                kvs.push(kv);
+                            }
+                            let mut row0 = 0;
+                            let seqs: Vec<AttnSeq> = plan
+                                .iter()
+                                .zip(&kvs)
+                                .map(|(&(cached, new), kv)| {
+                                    row0 += new;
+                                    AttnSeq { blocks: &kv.blocks, start: cached, n_tokens: new, row0: row0 - new }
+                                })
+                                .collect();
+                            let width = n_head * hd;
+                            let q = rand_vec(&mut seed, row0 * width);
+                            let scale = 1.0 / (hd as f32).sqrt();
+                            let shape = AttnShape { n_head, n_kv_head, head_dim: hd, scale, window };
+                            let mut out = vec![f32::NAN; row0 * width];
+                            be.attention(&pool, layer, &seqs, &q, shape, &mut out);
+                            for sq in &seqs {
+                                for i in 0..sq.n_tokens {
+                                    let (row, pos) = (sq.row0 + i, sq.start + i);
+                                    let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
+                                    for h in 0..n_head {
+                                        let qh = &q[row * width + h * hd..][..hd];
+                                        let want = naive_head(&pool, layer, sq.blocks, pos, first, qh, h / (n_head / n_kv_head) * hd, scale);
+                                        let got = &out[row * width + h * hd..][..hd];
+                                        for (d, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                                            assert!(
+                                                (g as f64 - w).abs() <= 2e-6,
+                                                "{} threads={threads} heads {n_head}/{n_kv_head} hd={hd} bs={bs} window={window:?}: \
+                                                 row {row} (position {pos}) head {h} value {d}: {g} vs {w}",
+                                                kernels.attn_name
+                                            );
+                                        }
+                                    }
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("attention: {checked} (token, shape) cases");
     }
 }

@@ -30,3 +30,38 @@ pub fn gemm_f32_4x4(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &
         }
     }
 }
+
+/// Attention scores of one query against `out.len()` cached keys, `stride` floats apart:
+/// `out[j] = scale * dot(q, k[j * stride..j * stride + q.len()])`. Returns the largest score
+/// (-inf when there are none), which the softmax subtracts before exponentiating.
+pub fn attn_scores(q: &[f32], k: &[f32], stride: usize, scale: f32, out: &mut [f32]) -> f32 {
+    let hd = q.len();
+    let mut max = f32::NEG_INFINITY;
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = scale * dot_f32(q, &k[j * stride..j * stride + hd]);
+        max = max.max(*o);
+    }
+    max
+}
+
+/// Softmax numerators in place, `x[i] = exp(x[i] - max)`; returns their sum (the denominator).
+/// `max` is the largest of the values, so every argument of exp is at most 0.
+pub fn attn_softmax(x: &mut [f32], max: f32) -> f32 {
+    let mut sum = 0f32;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    sum
+}
+
+/// Probability-weighted sum of `p.len()` cached value rows, `stride` floats apart, into `acc`:
+/// `acc[d] += sum_j p[j] * v[j * stride + d]` for d < acc.len().
+pub fn attn_accum(p: &[f32], v: &[f32], stride: usize, acc: &mut [f32]) {
+    let hd = acc.len();
+    for (j, &w) in p.iter().enumerate() {
+        for (a, &x) in acc.iter_mut().zip(&v[j * stride..j * stride + hd]) {
+            *a += w * x;
+        }
+    }
+}

@@ -1,0 +1,364 @@
+// Attention over cached keys and values, AVX2 + FMA: the same two kernels as attn_avx512.S
+// (see there and crate::backend::cpu::reference::{attn_scores, attn_accum}), on 8-float vectors.
+//
+// Rust prototypes (System V x86-64 ABI; `scale` travels in xmm0, not in an integer register):
+//   extern "C" fn lanner_attn_scores_avx2(q: *const f32, k: *const f32, stride: usize, n: usize,
+//                                         hd: usize, out: *mut f32, scale: f32) -> f32;
+//   extern "C" fn lanner_attn_accum_avx2(p: *const f32, v: *const f32, stride: usize, n: usize,
+//                                        hd: usize, acc: *mut f32);
+//   scores: out[j] = scale * sum_{d < hd} q[d] * k[j * stride + d]  for j < n; returns the largest
+//           out[j] (-inf when n = 0)
+//   accum:  acc[d] += sum_{j < n} p[j] * v[j * stride + d]          for d < hd
+// Any n, hd and stride (in floats); no alignment required. The last hd % 32 floats of a row go
+// through masked loads (vmaskmovps) 8 at a time, which never touch memory past the row's end.
+
+#include "macros.inc"
+        .intel_syntax noprefix
+        .text
+
+// ymm\m = the lane mask of min(\left, 8) floats (\left > 0, a register, clobbered); rax = table.
+.macro  TAIL_MASK m, left
+        cmp     \left, 8
+        jb      1f
+        mov     \left, 8
+1:      neg     \left
+        lea     rax, [rip + .Lmask8]
+        vmovups ymm\m, [rax + \left*4 + 32]     // table[8 - left ..]: `left` ones, then zeros
+.endm
+
+// --- scores ---------------------------------------------------------------------------------
+// Tiles of 8 keys, one accumulator each. Whole 32-float chunks of the query sit in ymm8..11 and
+// meet each row through FMAs with a memory operand; the rest of the row goes 8 floats at a time
+// through masked loads. A transpose-add tree (vperm2f128, vhaddps) turns the 8 accumulators
+// into one vector of 8 scores, key j in lane j.
+// Registers: rdi = q, rsi = the tile's first key row, rdx = stride in bytes, r10 = 3 * stride,
+//            rbx = keys left (the tile has min(8, rbx)), r8 = hd, r9 = out, r11 = d (floats),
+//            rcx = end of the whole 32-float chunks, rax = row pointer, ymm0..7 = accumulators,
+//            ymm8..11 = q chunk, ymm12 = tail mask, ymm13 = a masked key load,
+//            ymm14 = scale, ymm15 = running maximum.
+
+// Key row `j` (address `addr`) into ymm\j over a 32-float chunk, unless the tile has no row j.
+.macro  S2ROW32 j, addr
+        .if \j > 0
+        cmp     rbx, \j
+        jbe     .Ls2_rows32_done
+        .endif
+        vfmadd231ps ymm\j, ymm8, [\addr]
+        vfmadd231ps ymm\j, ymm9, [\addr + 32]
+        vfmadd231ps ymm\j, ymm10, [\addr + 64]
+        vfmadd231ps ymm\j, ymm11, [\addr + 96]
+.endm
+
+// The same over 8 floats, masked by ymm12.
+.macro  S2ROW8 j, addr
+        .if \j > 0
+        cmp     rbx, \j
+        jbe     .Ls2_rows8_done
+        .endif
+        vmaskmovps ymm13, ymm12, [\addr]
+        vfmadd231ps ymm\j, ymm8, ymm13
+.endm
+
+// Eight key rows, addresses from rax (clobbered), with row macro `row`.
+.macro  S2ROWS row
+        \row    0, "rax"
+        \row    1, "rax + rdx"
+        \row    2, "rax + rdx*2"
+        \row    3, "rax + r10"
+        lea     rax, [rax + rdx*4]
+        \row    4, "rax"
+        \row    5, "rax + rdx"
+        \row    6, "rax + rdx*2"
+        \row    7, "rax + r10"
+.endm
+
+        .globl  lanner_attn_scores_avx2
+        .type   lanner_attn_scores_avx2, @function
+        .p2align 5
+lanner_attn_scores_avx2:
+        push    rbx
+        mov     rbx, rcx                        // keys left
+        vbroadcastss ymm14, xmm0                // scale
+        mov     eax, 0xFF800000                 // -inf
+        vmovd   xmm15, eax
+        vbroadcastss ymm15, xmm15
+        shl     rdx, 2                          // stride in bytes
+        lea     r10, [rdx + rdx*2]
+        test    rbx, rbx
+        jz      .Ls2_done
+.Ls2_tile:
+        vxorps  ymm0, ymm0, ymm0
+        vxorps  ymm1, ymm1, ymm1
+        vxorps  ymm2, ymm2, ymm2
+        vxorps  ymm3, ymm3, ymm3
+        vxorps  ymm4, ymm4, ymm4
+        vxorps  ymm5, ymm5, ymm5
+        vxorps  ymm6, ymm6, ymm6
+        vxorps  ymm7, ymm7, ymm7
+        xor     r11d, r11d
+        mov     rcx, r8
+        and     rcx, -32
+        jz      .Ls2_tail
+.Ls2_chunk32:                                   // 32 floats of every row of the tile
+        vmovups ymm8, [rdi + r11*4]
+        vmovups ymm9, [rdi + r11*4 + 32]
+        vmovups ymm10, [rdi + r11*4 + 64]
+        vmovups ymm11, [rdi + r11*4 + 96]
+        lea     rax, [rsi + r11*4]
+        S2ROWS  S2ROW32
+.Ls2_rows32_done:
+        add     r11, 32
+        cmp     r11, rcx
+        jb      .Ls2_chunk32
+.Ls2_tail:                                      // the row's last hd % 32 floats, 8 at a time
+        cmp     r11, r8
+        jae     .Ls2_reduce
+        mov     rcx, r8
+        sub     rcx, r11
+        TAIL_MASK 12, rcx
+        vmaskmovps ymm8, ymm12, [rdi + r11*4]
+        lea     rax, [rsi + r11*4]
+        S2ROWS  S2ROW8
+.Ls2_rows8_done:
+        add     r11, 8
+        jmp     .Ls2_tail
+.Ls2_reduce:
+        // pairs (i, i + 4): ymm_i = [lo + hi of acc i | lo + hi of acc i + 4], 4 partial sums each
+        vperm2f128 ymm8, ymm0, ymm4, 0x20
+        vperm2f128 ymm9, ymm0, ymm4, 0x31
+        vaddps  ymm0, ymm8, ymm9
+        vperm2f128 ymm8, ymm1, ymm5, 0x20
+        vperm2f128 ymm9, ymm1, ymm5, 0x31
+        vaddps  ymm1, ymm8, ymm9
+        vperm2f128 ymm8, ymm2, ymm6, 0x20
+        vperm2f128 ymm9, ymm2, ymm6, 0x31
+        vaddps  ymm2, ymm8, ymm9
+        vperm2f128 ymm8, ymm3, ymm7, 0x20
+        vperm2f128 ymm9, ymm3, ymm7, 0x31
+        vaddps  ymm3, ymm8, ymm9
+        vhaddps ymm0, ymm0, ymm1                // [acc 0, 0, 1, 1 | 4, 4, 5, 5], 2 partial sums each
+        vhaddps ymm2, ymm2, ymm3                // [acc 2, 2, 3, 3 | 6, 6, 7, 7]
+        vhaddps ymm0, ymm0, ymm2                // [acc 0, 1, 2, 3 | 4, 5, 6, 7], full sums
+        vmulps  ymm0, ymm0, ymm14
+        mov     rcx, rbx                        // ymm12 = the tile's min(8, rbx) keys
+        TAIL_MASK 12, rcx
+        vmaskmovps [r9], ymm12, ymm0
+        vblendvps ymm13, ymm15, ymm0, ymm12     // the tile's scores, the maximum elsewhere
+        vmaxps  ymm15, ymm15, ymm13
+        lea     rsi, [rsi + rdx*8]              // next tile: 8 rows on
+        add     r9, 32
+        sub     rbx, 8
+        jg      .Ls2_tile
+.Ls2_done:
+        vmovaps ymm0, ymm15
+        HMAX_YMM0
+        pop     rbx
+        vzeroupper
+        ret
+        .size   lanner_attn_scores_avx2, .-lanner_attn_scores_avx2
+
+
+// --- accum ----------------------------------------------------------------------------------
+// Whole 32-float chunks of acc stay in ymm0..3 (even rows) and ymm4..7 (odd rows: a second FMA
+// chain) while every value row adds p[j] times its chunk; the rest of acc goes 8 floats at a
+// time with masked loads and stores.
+// Registers: rdi = p, rsi = v, rdx = stride in bytes, rcx = n, rbx = n rounded down to even,
+//            r8 = hd, r9 = acc, r10 = d (floats), r11 = j, rax = row j's chunk,
+//            ymm8..9 = p[j], p[j + 1], ymm12 = tail mask, ymm13..14 = masked value loads.
+
+        .globl  lanner_attn_accum_avx2
+        .type   lanner_attn_accum_avx2, @function
+        .p2align 5
+lanner_attn_accum_avx2:
+        push    rbx
+        mov     rbx, rcx
+        and     rbx, -2
+        shl     rdx, 2
+        xor     r10d, r10d
+.La2_chunk32:                                   // while d + 32 <= hd
+        lea     rax, [r10 + 32]
+        cmp     rax, r8
+        ja      .La2_tail
+        vmovups ymm0, [r9 + r10*4]
+        vmovups ymm1, [r9 + r10*4 + 32]
+        vmovups ymm2, [r9 + r10*4 + 64]
+        vmovups ymm3, [r9 + r10*4 + 96]
+        vxorps  ymm4, ymm4, ymm4
+        vxorps  ymm5, ymm5, ymm5
+        vxorps  ymm6, ymm6, ymm6
+        vxorps  ymm7, ymm7, ymm7
+        lea     rax, [rsi + r10*4]
+        xor     r11d, r11d
+        test    rbx, rbx
+        jz      .La2_odd32
+.La2_pair32:                                    // rows j and j + 1
+        vbroadcastss ymm8, [rdi + r11*4]
+        vbroadcastss ymm9, [rdi + r11*4 + 4]
+        vfmadd231ps ymm0, ymm8, [rax]
+        vfmadd231ps ymm1, ymm8, [rax + 32]
+        vfmadd231ps ymm2, ymm8, [rax + 64]
+        vfmadd231ps ymm3, ymm8, [rax + 96]
+        vfmadd231ps ymm4, ymm9, [rax + rdx]
+        vfmadd231ps ymm5, ymm9, [rax + rdx + 32]
+        vfmadd231ps ymm6, ymm9, [rax + rdx + 64]
+        vfmadd231ps ymm7, ymm9, [rax + rdx + 96]
+        lea     rax, [rax + rdx*2]
+        add     r11, 2
+        cmp     r11, rbx
+        jb      .La2_pair32
+.La2_odd32:                                     // the last row when n is odd
+        cmp     r11, rcx
+        jae     .La2_store32
+        vbroadcastss ymm8, [rdi + r11*4]
+        vfmadd231ps ymm0, ymm8, [rax]
+        vfmadd231ps ymm1, ymm8, [rax + 32]
+        vfmadd231ps ymm2, ymm8, [rax + 64]
+        vfmadd231ps ymm3, ymm8, [rax + 96]
+.La2_store32:
+        vaddps  ymm0, ymm0, ymm4
+        vaddps  ymm1, ymm1, ymm5
+        vaddps  ymm2, ymm2, ymm6
+        vaddps  ymm3, ymm3, ymm7
+        vmovups [r9 + r10*4], ymm0
+        vmovups [r9 + r10*4 + 32], ymm1
+        vmovups [r9 + r10*4 + 64], ymm2
+        vmovups [r9 + r10*4 + 96], ymm3
+        add     r10, 32
+        jmp     .La2_chunk32
+.La2_tail:                                      // the last hd % 32 floats, 8 at a time
+        cmp     r10, r8
+        jae     .La2_done
+        mov     r11, r8
+        sub     r11, r10
+        TAIL_MASK 12, r11
+        vmaskmovps ymm0, ymm12, [r9 + r10*4]
+        vxorps  ymm4, ymm4, ymm4
+        lea     rax, [rsi + r10*4]
+        xor     r11d, r11d
+        test    rbx, rbx
+        jz      .La2_odd8
+.La2_pair8:
+        vbroadcastss ymm8, [rdi + r11*4]
+        vbroadcastss ymm9, [rdi + r11*4 + 4]
+        vmaskmovps ymm13, ymm12, [rax]
+        vmaskmovps ymm14, ymm12, [rax + rdx]
+        vfmadd231ps ymm0, ymm8, ymm13
+        vfmadd231ps ymm4, ymm9, ymm14
+        lea     rax, [rax + rdx*2]
+        add     r11, 2
+        cmp     r11, rbx
+        jb      .La2_pair8
+.La2_odd8:
+        cmp     r11, rcx
+        jae     .La2_store8
+        vbroadcastss ymm8, [rdi + r11*4]
+        vmaskmovps ymm13, ymm12, [rax]
+        vfmadd231ps ymm0, ymm8, ymm13
+.La2_store8:
+        vaddps  ymm0, ymm0, ymm4
+        vmaskmovps [r9 + r10*4], ymm12, ymm0
+        add     r10, 8
+        jmp     .La2_tail
+.La2_done:
+        pop     rbx
+        vzeroupper
+        ret
+        .size   lanner_attn_accum_avx2, .-lanner_attn_accum_avx2
+
+
+
+// --- softmax numerators ----------------------------------------------------------------------
+//   extern "C" fn lanner_attn_softmax_avx2(x: *mut f32, n: usize, max: f32) -> f32;
+// x[i] = exp(x[i] - max) for i < n; returns their sum (see attn_avx512.S for the method). 2^n
+// is built in the exponent field in two halves, 2^(n >> 1) * 2^(n - (n >> 1)), each a normal
+// float over the whole clamped range, so subnormal results, 0 and infinity come out right.
+// Registers: rdi = x, rsi = n, rax = i, rcx = end of the whole vectors, ymm0 = sum,
+//            ymm1..5 = work, ymm6 = 89, ymm7 = -104, ymm12 = tail mask, ymm15 = max;
+//            the other constants are memory operands (.Lexp8).
+
+// ymm\a = exp(ymm\a) (clobbers ymm2..5).
+.macro  EXP_YMM a
+        vminps  ymm\a, ymm6, ymm\a                // min(89, a), a if NaN
+        vmaxps  ymm\a, ymm7, ymm\a                // max(-104, a), a if NaN
+        vmulps  ymm2, ymm\a, [rdx]               // a log2 e
+        vroundps ymm2, ymm2, 0                   // n, ties to even
+        vfnmadd231ps ymm\a, ymm2, [rdx + 32]     // r = a - n ln2_hi
+        vfnmadd231ps ymm\a, ymm2, [rdx + 64]     //     - n ln2_lo
+        vmovaps ymm3, [rdx + 96]                 // 1/7!
+        vfmadd213ps ymm3, ymm\a, [rdx + 128]     // p = p r + 1/6!
+        vfmadd213ps ymm3, ymm\a, [rdx + 160]     // 1/5!
+        vfmadd213ps ymm3, ymm\a, [rdx + 192]     // 1/4!
+        vfmadd213ps ymm3, ymm\a, [rdx + 224]     // 1/3!
+        vfmadd213ps ymm3, ymm\a, [rdx + 256]     // 1/2
+        vfmadd213ps ymm3, ymm\a, [rdx + 288]     // 1
+        vfmadd213ps ymm3, ymm\a, [rdx + 288]     // 1
+        vcvtps2dq ymm4, ymm2                     // n as an integer
+        vpsrad  ymm5, ymm4, 1                    // h = n >> 1
+        vpsubd  ymm4, ymm4, ymm5                 // n - h
+        vpaddd  ymm5, ymm5, [rdx + 320]          // + 127: biased exponents
+        vpaddd  ymm4, ymm4, [rdx + 320]
+        vpslld  ymm5, ymm5, 23                   // 2^h
+        vpslld  ymm4, ymm4, 23                   // 2^(n - h)
+        vmulps  ymm3, ymm3, ymm5
+        vmulps  ymm\a, ymm3, ymm4
+.endm
+
+        .globl  lanner_attn_softmax_avx2
+        .type   lanner_attn_softmax_avx2, @function
+        .p2align 5
+lanner_attn_softmax_avx2:
+        vbroadcastss ymm15, xmm0
+        mov     eax, 0x42b20000                 // 89
+        vmovd   xmm6, eax
+        vbroadcastss ymm6, xmm6
+        mov     eax, 0xc2d00000                 // -104
+        vmovd   xmm7, eax
+        vbroadcastss ymm7, xmm7
+        lea     rdx, [rip + .Lexp8]
+        vxorps  xmm0, xmm0, xmm0
+        xor     eax, eax
+        mov     rcx, rsi
+        and     rcx, -8
+        jz      .Lx2_tail
+.Lx2_loop:                                      // 8 values at a time
+        vmovups ymm1, [rdi + rax*4]
+        vsubps  ymm1, ymm1, ymm15               // a = x - max
+        EXP_YMM 1
+        vmovups [rdi + rax*4], ymm1
+        vaddps  ymm0, ymm0, ymm1
+        add     rax, 8
+        cmp     rax, rcx
+        jb      .Lx2_loop
+.Lx2_tail:                                      // the last n % 8, masked
+        mov     rcx, rsi
+        sub     rcx, rax
+        jz      .Lx2_done
+        neg     rcx
+        lea     r8, [rip + .Lmask8]
+        vmovups ymm12, [r8 + rcx*4 + 32]        // n % 8 lanes on
+        vmaskmovps ymm1, ymm12, [rdi + rax*4]
+        vsubps  ymm1, ymm1, ymm15
+        EXP_YMM 1
+        vmaskmovps [rdi + rax*4], ymm12, ymm1
+        vandps  ymm1, ymm1, ymm12
+        vaddps  ymm0, ymm0, ymm1
+.Lx2_done:
+        HSUM_YMM0
+        vzeroupper
+        ret
+        .size   lanner_attn_softmax_avx2, .-lanner_attn_softmax_avx2
+
+        .section .rodata
+        .p2align 6
+.Lexp8:                                         // f32 bit patterns, 8 copies each
+        .irp    c, 0x3fb8aa3b, 0x3f317218, 0xb102e308, 0x39500d01, 0x3ab60b61, 0x3c088889, 0x3d2aaaab, 0x3e2aaaab, 0x3f000000, 0x3f800000, 127
+        .rept   8
+        .long   \c
+        .endr
+        .endr
+        // log2 e, ln2_hi, ln2_lo, 1/7! .. 1/2, 1 and the exponent bias 127 (an integer)
+.Lmask8:                                        // 8 lanes on, 8 off (see TAIL_MASK)
+        .long   -1, -1, -1, -1, -1, -1, -1, -1
+        .long   0, 0, 0, 0, 0, 0, 0, 0
+
+        .section .note.GNU-stack,"",@progbits
