@@ -123,78 +123,130 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-/// The cached keys and values of one KV head, for one layer of one sequence.
-struct KvRun<'a> {
-    pool: &'a KvPool,
-    layer: usize,
-    blocks: &'a [u32],
-    /// The KV head's first value in a cached row of `pool.kv_dim` floats.
-    offset: usize,
+/// At most this many tokens share an attention task (their scores and the K/V blocks they read
+/// stay in cache together), and fewer when their scores would pass `ATTN_SCRATCH_FLOATS`.
+const ATTN_MAX_TOKENS: usize = 16;
+const ATTN_SCRATCH_FLOATS: usize = 1 << 16;
+
+/// One attention task: tokens `tokens` (indices in the sequence's batch rows) of sequence `seq`,
+/// query heads `heads`.
+struct AttnTask {
+    seq: usize,
+    tokens: Range<usize>,
+    heads: Range<usize>,
 }
 
-impl KvRun<'_> {
-    /// Key positions `keys` cut at block boundaries: for each piece, in order, its rows of K
-    /// and V (from the piece's first position to the block's end, `pool.kv_dim` floats apart,
-    /// starting at this KV head) and how many positions it has.
-    fn pieces(&self, keys: Range<usize>) -> impl Iterator<Item = (&[f32], &[f32], usize)> + '_ {
-        let (bs, dim) = (self.pool.block_size, self.pool.kv_dim);
-        let mut j = keys.start;
-        std::iter::from_fn(move || {
-            if j >= keys.end {
-                return None;
-            }
-            let (block, slot) = (self.blocks[j / bs], j % bs);
-            let n = (bs - slot).min(keys.end - j);
-            j += n;
-            let o = slot * dim + self.offset;
-            Some((&self.pool.k(block, self.layer)[o..], &self.pool.v(block, self.layer)[o..], n))
-        })
-    }
+/// What every attention task reads and writes.
+struct AttnIo<'a> {
+    k: &'static table::Kernels,
+    pool: &'a KvPool,
+    layer: usize,
+    shape: AttnShape,
+    q: &'a [f32],
+    /// The output, `q`'s shape; each task writes its own (token, head) slices.
+    out: SendPtr,
 }
 
 /// One attention task's scratch, kept across the tasks a thread runs.
 #[derive(Default)]
 struct AttnScratch {
-    /// Scores, then softmax numerators: one run of the keys' length per head.
+    /// Scores, then softmax numerators: per token, one run of its keys' length per head.
     p: Vec<f32>,
-    /// Per head: the largest score, then the softmax denominator.
+    /// Per (token, head): the largest score, then the softmax denominator.
     m: Vec<f32>,
+    /// Per token: where its runs start in `p`.
+    at: Vec<usize>,
 }
 
-/// Attention of one query token for consecutive query heads that share one KV head: `q` and
-/// `out` hold `q.len() / hd` heads of `hd` floats, which attend to key positions `keys` of
-/// `kv`. Walks the blocks twice, for the scores of every head, then for the weighted sum of the
-/// values: each block of K and V is read from memory once and stays in L1 for the other heads.
-/// The softmax subtracts each head's largest score before exponentiating.
-#[allow(clippy::too_many_arguments)]
-fn attend(k: &table::Kernels, kv: &KvRun, keys: Range<usize>, hd: usize, scale: f32, q: &[f32], out: &mut [f32], scr: &mut AttnScratch) {
-    let (nh, len) = (q.len() / hd, keys.len());
-    let AttnScratch { p, m } = scr;
-    p.resize(nh * len, 0.0);
+/// The key positions `keys` of a sequence (`blocks`) cut at KV block boundaries: per piece, in
+/// order, its first position, how many it has, and its rows of K and V from the piece's first
+/// position to the block's end (`pool.kv_dim` floats apart).
+fn kv_pieces<'a>(pool: &'a KvPool, layer: usize, blocks: &'a [u32], keys: Range<usize>) -> impl Iterator<Item = (usize, usize, &'a [f32], &'a [f32])> + 'a {
+    let (bs, dim) = (pool.block_size, pool.kv_dim);
+    let mut j = keys.start;
+    std::iter::from_fn(move || {
+        if j >= keys.end {
+            return None;
+        }
+        let (block, slot) = (blocks[j / bs], j % bs);
+        let n = (bs - slot).min(keys.end - j);
+        j += n;
+        Some((j - n, n, &pool.k(block, layer)[slot * dim..], &pool.v(block, layer)[slot * dim..]))
+    })
+}
+
+/// One attention task: each of its tokens (at position `pos`) attends to keys `first..=pos`
+/// (`first` > 0 under a sliding window), each query head to its KV head's keys. Walks the
+/// blocks covering every token's keys twice, for the scores, then for the weighted sums of the
+/// values: each block of K and V is read from memory once per task and stays in L1 for all of
+/// its tokens and heads. The softmax subtracts each (token, head)'s largest score before
+/// exponentiating.
+fn attend(io: &AttnIo, sq: &AttnSeq, task: &AttnTask, scr: &mut AttnScratch) {
+    let AttnShape { n_head, n_kv_head, head_dim: hd, scale, window } = io.shape;
+    let (k, pool, width, group) = (io.k, io.pool, n_head * hd, n_head / n_kv_head);
+    let nh = task.heads.len();
+    let keys = |t: usize| {
+        let pos = sq.start + t;
+        window.map_or(0, |w| (pos + 1).saturating_sub(w))..pos + 1
+    };
+    let all = keys(task.tokens.start).start..keys(task.tokens.end - 1).end;
+    let AttnScratch { p, m, at } = scr;
+    at.clear();
+    let mut total = 0;
+    for t in task.tokens.clone() {
+        at.push(total);
+        total += nh * keys(t).len();
+    }
+    let at = &at[..];
+    p.resize(total, 0.0);
     m.clear();
-    m.resize(nh, f32::NEG_INFINITY);
-    let mut at = 0;
-    for (kb, _, n) in kv.pieces(keys.clone()) {
-        for h in 0..nh {
-            let max = (k.attn_scores)(&q[h * hd..(h + 1) * hd], kb, kv.pool.kv_dim, scale, &mut p[h * len + at..h * len + at + n]);
-            m[h] = m[h].max(max);
+    m.resize(task.tokens.len() * nh, f32::NEG_INFINITY);
+    // (token, head) pairs that see part of the piece of keys j0..j0 + n: where their run of p
+    // starts, the first key they see, how many, and their index in m
+    let runs = |j0: usize, n: usize| {
+        task.tokens.clone().enumerate().flat_map(move |(i, t)| {
+            let kt = keys(t);
+            let (a, b) = (j0.max(kt.start), (j0 + n).min(kt.end));
+            let seen = a < b;
+            task.heads.clone().enumerate().filter(move |_| seen).map(move |(hi, h)| {
+                let run = at[i] + hi * kt.len() + (a - kt.start);
+                (t, h, run, a, b - a, i * nh + hi)
+            })
+        })
+    };
+    let dim = pool.kv_dim;
+    for (j0, n, kb, _) in kv_pieces(pool, io.layer, sq.blocks, all.clone()) {
+        for (t, h, run, a, len, mi) in runs(j0, n) {
+            let qh = &io.q[(sq.row0 + t) * width + h * hd..][..hd];
+            let rows = &kb[(a - j0) * dim + (h / group) * hd..];
+            let max = (k.attn_scores)(qh, rows, dim, scale, &mut p[run..run + len]);
+            m[mi] = m[mi].max(max);
         }
-        at += n;
     }
-    for (ph, mh) in p.chunks_exact_mut(len).zip(m.iter_mut()) {
-        *mh = (k.attn_softmax)(ph, *mh);
-    }
-    out.fill(0.0);
-    let mut at = 0;
-    for (_, vb, n) in kv.pieces(keys) {
-        for h in 0..nh {
-            (k.attn_accum)(&p[h * len + at..h * len + at + n], vb, kv.pool.kv_dim, &mut out[h * hd..(h + 1) * hd]);
+    for (i, t) in task.tokens.clone().enumerate() {
+        let len = keys(t).len();
+        for (hi, mh) in m[i * nh..(i + 1) * nh].iter_mut().enumerate() {
+            let run = at[i] + hi * len;
+            *mh = (k.attn_softmax)(&mut p[run..run + len], *mh);
         }
-        at += n;
     }
-    for (oh, &sum) in out.chunks_exact_mut(hd).zip(m.iter()) {
-        let inv = 1.0 / sum;
-        oh.iter_mut().for_each(|v| *v *= inv);
+    // SAFETY: the (token, head) slices of the output are written by this task alone.
+    let out = |t: usize| unsafe { std::slice::from_raw_parts_mut(io.out.0.add((sq.row0 + t) * width + task.heads.start * hd), nh * hd) };
+    for t in task.tokens.clone() {
+        out(t).fill(0.0);
+    }
+    for (j0, n, _, vb) in kv_pieces(pool, io.layer, sq.blocks, all) {
+        for (t, h, run, a, len, _) in runs(j0, n) {
+            let rows = &vb[(a - j0) * dim + (h / group) * hd..];
+            let o = &mut out(t)[(h - task.heads.start) * hd..][..hd];
+            (k.attn_accum)(&p[run..run + len], rows, dim, o);
+        }
+    }
+    for (i, t) in task.tokens.clone().enumerate() {
+        for (oh, &sum) in out(t).chunks_exact_mut(hd).zip(&m[i * nh..(i + 1) * nh]) {
+            let inv = 1.0 / sum;
+            oh.iter_mut().for_each(|v| *v *= inv);
+        }
     }
 }
 
@@ -369,46 +421,35 @@ impl Backend for CpuBackend {
     }
 
     fn attention(&self, pool: &KvPool, layer: usize, seqs: &[AttnSeq], q: &[f32], s: AttnShape, out: &mut [f32]) {
-        let hd = s.head_dim;
-        let width = s.n_head * hd;
-        let group = s.n_head / s.n_kv_head;
-        // One task per (token, KV head, run of that KV head's query heads): a whole group when
-        // there are enough (token, KV head) pairs to keep every thread busy, so that each K and V
-        // block is read once for all of the group's heads; fewer heads per task otherwise.
-        let pairs = seqs.iter().map(|sq| sq.n_tokens).sum::<usize>() * s.n_kv_head;
-        let split = if self.threads == 1 { 1 } else { (4 * self.threads).div_ceil(pairs.max(1)).clamp(1, group) };
-        let per_task = group.div_ceil(split);
-        let tasks: Vec<(usize, usize, usize, usize)> = seqs
+        // Tasks of up to `tile` consecutive tokens of one sequence and a run of query heads: all
+        // of them when there are enough tasks to keep every thread busy (a block of K or V then
+        // serves every head and token of the task from L1), fewer heads otherwise.
+        let longest = seqs.iter().map(|sq| sq.start + sq.n_tokens).max().unwrap_or(0);
+        let tile = (ATTN_SCRATCH_FLOATS / (s.n_head * longest).max(1)).clamp(1, ATTN_MAX_TOKENS);
+        let token_runs: usize = seqs.iter().map(|sq| sq.n_tokens.div_ceil(tile)).sum();
+        let split = if self.threads == 1 { 1 } else { (4 * self.threads).div_ceil(token_runs.max(1)).clamp(1, s.n_head) };
+        let per_task = s.n_head.div_ceil(split);
+        let tasks: Vec<AttnTask> = seqs
             .iter()
             .enumerate()
-            .flat_map(|(si, sq)| {
-                (0..sq.n_tokens).flat_map(move |i| {
-                    (0..s.n_kv_head).flat_map(move |g| {
-                        (0..group).step_by(per_task).map(move |c| (si, i, g * group + c, g * group + (c + per_task).min(group)))
+            .flat_map(|(seq, sq)| {
+                (0..sq.n_tokens).step_by(tile).flat_map(move |t| {
+                    (0..s.n_head).step_by(per_task).map(move |h| AttnTask {
+                        seq,
+                        tokens: t..(t + tile).min(sq.n_tokens),
+                        heads: h..(h + per_task).min(s.n_head),
                     })
                 })
             })
             .collect();
-        let out_ptr = SendPtr(out.as_mut_ptr());
-        let k = self.k;
-        let task = |scr: &mut AttnScratch, &(si, i, h0, h1): &(usize, usize, usize, usize)| {
-            let sq = &seqs[si];
-            let (row, pos) = (sq.row0 + i, sq.start + i);
-            let first = s.window.map_or(0, |w| (pos + 1).saturating_sub(w));
-            let heads = row * width + h0 * hd..row * width + h1 * hd;
-            let op = out_ptr;
-            // SAFETY: each (row, run of heads) slice of the output is written by exactly one task.
-            let o = unsafe { std::slice::from_raw_parts_mut(op.0.add(heads.start), heads.len()) };
-            let kv = KvRun { pool, layer, blocks: sq.blocks, offset: (h0 / group) * hd };
-            attend(k, &kv, first..pos + 1, hd, s.scale, &q[heads], o, scr);
-        };
+        let io = AttnIo { k: self.k, pool, layer, shape: s, q, out: SendPtr(out.as_mut_ptr()) };
         if self.threads == 1 {
             // one thread: run here rather than hand the work to the pool's thread and wait
             let mut scr = AttnScratch::default();
-            tasks.iter().for_each(|t| task(&mut scr, t));
+            tasks.iter().for_each(|t| attend(&io, &seqs[t.seq], t, &mut scr));
             return;
         }
-        self.pool.install(|| tasks.par_iter().for_each_init(AttnScratch::default, task));
+        self.pool.install(|| tasks.par_iter().for_each_init(AttnScratch::default, |scr, t| attend(&io, &seqs[t.seq], t, scr)));
     }
 
     fn swiglu(&self, gate: &mut [f32], up: &[f32]) {
