@@ -28,17 +28,17 @@
 
 // --- scores ---------------------------------------------------------------------------------
 // Tiles of 8 keys, one accumulator each. Whole 32-float chunks of the query sit in ymm8..11 and
-// meet each row through FMAs with a memory operand; the rest of the row goes 8 floats at a time
-// through masked loads. A transpose-add tree (vperm2f128, vhaddps) turns the 8 accumulators
+// meet each row through FMAs with a memory operand; the rest of the row (hd % 32 floats) goes
+// through as many 8-float vectors as it needs, the last one a masked load. A transpose-add tree (vperm2f128, vhaddps) turns the 8 accumulators
 // into one vector of 8 scores, key j in lane j.
 // Registers: rdi = q, rsi = the tile's first key row, rdx = stride in bytes, r10 = 3 * stride,
 //            rbx = keys left (the tile has min(8, rbx)), r8 = hd, r9 = out, r11 = d (floats),
-//            rcx = end of the whole 32-float chunks, rax = row pointer, ymm0..7 = accumulators,
-//            ymm8..11 = q chunk, ymm12 = tail mask, ymm13 = a masked key load,
+//            rcx = end of the whole 32-float chunks (then: floats left), rax = row pointer,
+//            ymm0..7 = accumulators, ymm8..11 = q chunk, ymm12 = tail mask, ymm13 = a masked key load,
 //            ymm14 = scale, ymm15 = running maximum.
 
 // Key row `j` (address `addr`) into ymm\j over a 32-float chunk, unless the tile has no row j.
-.macro  S2ROW32 j, addr
+.macro  S2ROW32 j, addr, v
         .if \j > 0
         cmp     rbx, \j
         jbe     .Ls2_rows32_done
@@ -49,27 +49,55 @@
         vfmadd231ps ymm\j, ymm11, [\addr + 96]
 .endm
 
-// The same over 8 floats, masked by ymm12.
-.macro  S2ROW8 j, addr
+// The same over the row's last `v` vectors of 8 floats: v - 1 whole ones (q in ymm8..10), then
+// one masked by ymm12 (q in ymm11).
+.macro  S2ROWT j, addr, v
         .if \j > 0
         cmp     rbx, \j
-        jbe     .Ls2_rows8_done
+        jbe     .Ls2_reduce
         .endif
-        vmaskmovps ymm13, ymm12, [\addr]
-        vfmadd231ps ymm\j, ymm8, ymm13
+        .if \v > 1
+        vfmadd231ps ymm\j, ymm8, [\addr]
+        .endif
+        .if \v > 2
+        vfmadd231ps ymm\j, ymm9, [\addr + 32]
+        .endif
+        .if \v > 3
+        vfmadd231ps ymm\j, ymm10, [\addr + 64]
+        .endif
+        vmaskmovps ymm13, ymm12, [\addr + 32 * (\v - 1)]
+        vfmadd231ps ymm\j, ymm11, ymm13
 .endm
 
-// Eight key rows, addresses from rax (clobbered), with row macro `row`.
-.macro  S2ROWS row
-        \row    0, "rax"
-        \row    1, "rax + rdx"
-        \row    2, "rax + rdx*2"
-        \row    3, "rax + r10"
+// Eight key rows, addresses from rax (clobbered), with row macro `row` (and its `v`).
+.macro  S2ROWS row, v
+        \row   0, "rax", \v
+        \row   1, "rax + rdx", \v
+        \row   2, "rax + rdx*2", \v
+        \row   3, "rax + r10", \v
         lea     rax, [rax + rdx*4]
-        \row    4, "rax"
-        \row    5, "rax + rdx"
-        \row    6, "rax + rdx*2"
-        \row    7, "rax + r10"
+        \row   4, "rax", \v
+        \row   5, "rax + rdx", \v
+        \row   6, "rax + rdx*2", \v
+        \row   7, "rax + r10", \v
+.endm
+
+// The row's last hd % 32 floats (rcx of them, 1..31) as `v` vectors, the last one masked.
+.macro  S2TAIL v
+        sub     rcx, 8 * (\v - 1)              // floats in the last vector
+        TAIL_MASK 12, rcx
+        .if \v > 1
+        vmovups ymm8, [rdi + r11*4]
+        .endif
+        .if \v > 2
+        vmovups ymm9, [rdi + r11*4 + 32]
+        .endif
+        .if \v > 3
+        vmovups ymm10, [rdi + r11*4 + 64]
+        .endif
+        vmaskmovps ymm11, ymm12, [rdi + r11*4 + 32 * (\v - 1)]
+        lea     rax, [rsi + r11*4]
+        S2ROWS  S2ROWT, \v
 .endm
 
         .globl  lanner_attn_scores_avx2
@@ -105,23 +133,31 @@ lanner_attn_scores_avx2:
         vmovups ymm10, [rdi + r11*4 + 64]
         vmovups ymm11, [rdi + r11*4 + 96]
         lea     rax, [rsi + r11*4]
-        S2ROWS  S2ROW32
+        S2ROWS  S2ROW32, 4
 .Ls2_rows32_done:
         add     r11, 32
         cmp     r11, rcx
         jb      .Ls2_chunk32
-.Ls2_tail:                                      // the row's last hd % 32 floats, 8 at a time
-        cmp     r11, r8
-        jae     .Ls2_reduce
+.Ls2_tail:                                      // the row's last hd % 32 floats, if any
         mov     rcx, r8
         sub     rcx, r11
-        TAIL_MASK 12, rcx
-        vmaskmovps ymm8, ymm12, [rdi + r11*4]
-        lea     rax, [rsi + r11*4]
-        S2ROWS  S2ROW8
-.Ls2_rows8_done:
-        add     r11, 8
-        jmp     .Ls2_tail
+        jz      .Ls2_reduce
+        cmp     rcx, 24
+        ja      .Ls2_t4
+        cmp     rcx, 16
+        ja      .Ls2_t3
+        cmp     rcx, 8
+        ja      .Ls2_t2
+        S2TAIL  1
+        jmp     .Ls2_reduce
+.Ls2_t2:
+        S2TAIL  2
+        jmp     .Ls2_reduce
+.Ls2_t3:
+        S2TAIL  3
+        jmp     .Ls2_reduce
+.Ls2_t4:
+        S2TAIL  4
 .Ls2_reduce:
         // pairs (i, i + 4): ymm_i = [lo + hi of acc i | lo + hi of acc i + 4], 4 partial sums each
         vperm2f128 ymm8, ymm0, ymm4, 0x20
@@ -160,11 +196,90 @@ lanner_attn_scores_avx2:
 
 // --- accum ----------------------------------------------------------------------------------
 // Whole 32-float chunks of acc stay in ymm0..3 (even rows) and ymm4..7 (odd rows: a second FMA
-// chain) while every value row adds p[j] times its chunk; the rest of acc goes 8 floats at a
-// time with masked loads and stores.
+// chain) while every value row adds p[j] times its chunk; the rest of acc (hd % 32 floats) goes
+// the same way as many 8-float vectors as it needs, the last one through masked loads and
+// stores.
 // Registers: rdi = p, rsi = v, rdx = stride in bytes, rcx = n, rbx = n rounded down to even,
 //            r8 = hd, r9 = acc, r10 = d (floats), r11 = j, rax = row j's chunk,
 //            ymm8..9 = p[j], p[j + 1], ymm12 = tail mask, ymm13..14 = masked value loads.
+
+// Vector i (< v) of a chunk of acc: whole, or masked by ymm12 if it is the last one and `m`.
+// A2LOAD: ymm\i = acc's vector, ymm\i+4 (odd rows) = 0; A2STORE: the sum of both back.
+.macro  A2LOAD v, m, i, odd
+        .if \i < \v
+        .if \m && \i == \v - 1
+        vmaskmovps ymm\i, ymm12, [r9 + r10*4 + 32 * \i]
+        .else
+        vmovups ymm\i, [r9 + r10*4 + 32 * \i]
+        .endif
+        vxorps  ymm\odd, ymm\odd, ymm\odd
+        .endif
+.endm
+
+.macro  A2STORE v, m, i, odd
+        .if \i < \v
+        vaddps  ymm\i, ymm\i, ymm\odd
+        .if \m && \i == \v - 1
+        vmaskmovps [r9 + r10*4 + 32 * \i], ymm12, ymm\i
+        .else
+        vmovups [r9 + r10*4 + 32 * \i], ymm\i
+        .endif
+        .endif
+.endm
+
+// ymm\acc += ymm\p * vector i of the value row at `addr` (through ymm\t when masked).
+.macro  A2FMA v, m, i, acc, p, addr, t
+        .if \i < \v
+        .if \m && \i == \v - 1
+        vmaskmovps ymm\t, ymm12, [\addr + 32 * \i]
+        vfmadd231ps ymm\acc, ymm\p, ymm\t
+        .else
+        vfmadd231ps ymm\acc, ymm\p, [\addr + 32 * \i]
+        .endif
+        .endif
+.endm
+
+// One chunk of acc at d (r10), `v` vectors of 8 floats, the last one masked by ymm12 if `m`:
+// load it, add every row's p[j] times its chunk (even rows into ymm0..3, odd rows into
+// ymm4..7), store.
+.macro  A2CHUNK v, m
+        A2LOAD  \v, \m, 0, 4
+        A2LOAD  \v, \m, 1, 5
+        A2LOAD  \v, \m, 2, 6
+        A2LOAD  \v, \m, 3, 7
+        lea     rax, [rsi + r10*4]
+        xor     r11d, r11d
+        test    rbx, rbx
+        jz      2f
+1:                                              // rows j and j + 1
+        vbroadcastss ymm8, [rdi + r11*4]
+        vbroadcastss ymm9, [rdi + r11*4 + 4]
+        A2FMA   \v, \m, 0, 0, 8, "rax", 13
+        A2FMA   \v, \m, 1, 1, 8, "rax", 13
+        A2FMA   \v, \m, 2, 2, 8, "rax", 13
+        A2FMA   \v, \m, 3, 3, 8, "rax", 13
+        A2FMA   \v, \m, 0, 4, 9, "rax + rdx", 14
+        A2FMA   \v, \m, 1, 5, 9, "rax + rdx", 14
+        A2FMA   \v, \m, 2, 6, 9, "rax + rdx", 14
+        A2FMA   \v, \m, 3, 7, 9, "rax + rdx", 14
+        lea     rax, [rax + rdx*2]
+        add     r11, 2
+        cmp     r11, rbx
+        jb      1b
+2:                                              // the last row when n is odd
+        cmp     r11, rcx
+        jae     3f
+        vbroadcastss ymm8, [rdi + r11*4]
+        A2FMA   \v, \m, 0, 0, 8, "rax", 13
+        A2FMA   \v, \m, 1, 1, 8, "rax", 13
+        A2FMA   \v, \m, 2, 2, 8, "rax", 13
+        A2FMA   \v, \m, 3, 3, 8, "rax", 13
+3:
+        A2STORE \v, \m, 0, 4
+        A2STORE \v, \m, 1, 5
+        A2STORE \v, \m, 2, 6
+        A2STORE \v, \m, 3, 7
+.endm
 
         .globl  lanner_attn_accum_avx2
         .type   lanner_attn_accum_avx2, @function
@@ -179,86 +294,36 @@ lanner_attn_accum_avx2:
         lea     rax, [r10 + 32]
         cmp     rax, r8
         ja      .La2_tail
-        vmovups ymm0, [r9 + r10*4]
-        vmovups ymm1, [r9 + r10*4 + 32]
-        vmovups ymm2, [r9 + r10*4 + 64]
-        vmovups ymm3, [r9 + r10*4 + 96]
-        vxorps  ymm4, ymm4, ymm4
-        vxorps  ymm5, ymm5, ymm5
-        vxorps  ymm6, ymm6, ymm6
-        vxorps  ymm7, ymm7, ymm7
-        lea     rax, [rsi + r10*4]
-        xor     r11d, r11d
-        test    rbx, rbx
-        jz      .La2_odd32
-.La2_pair32:                                    // rows j and j + 1
-        vbroadcastss ymm8, [rdi + r11*4]
-        vbroadcastss ymm9, [rdi + r11*4 + 4]
-        vfmadd231ps ymm0, ymm8, [rax]
-        vfmadd231ps ymm1, ymm8, [rax + 32]
-        vfmadd231ps ymm2, ymm8, [rax + 64]
-        vfmadd231ps ymm3, ymm8, [rax + 96]
-        vfmadd231ps ymm4, ymm9, [rax + rdx]
-        vfmadd231ps ymm5, ymm9, [rax + rdx + 32]
-        vfmadd231ps ymm6, ymm9, [rax + rdx + 64]
-        vfmadd231ps ymm7, ymm9, [rax + rdx + 96]
-        lea     rax, [rax + rdx*2]
-        add     r11, 2
-        cmp     r11, rbx
-        jb      .La2_pair32
-.La2_odd32:                                     // the last row when n is odd
-        cmp     r11, rcx
-        jae     .La2_store32
-        vbroadcastss ymm8, [rdi + r11*4]
-        vfmadd231ps ymm0, ymm8, [rax]
-        vfmadd231ps ymm1, ymm8, [rax + 32]
-        vfmadd231ps ymm2, ymm8, [rax + 64]
-        vfmadd231ps ymm3, ymm8, [rax + 96]
-.La2_store32:
-        vaddps  ymm0, ymm0, ymm4
-        vaddps  ymm1, ymm1, ymm5
-        vaddps  ymm2, ymm2, ymm6
-        vaddps  ymm3, ymm3, ymm7
-        vmovups [r9 + r10*4], ymm0
-        vmovups [r9 + r10*4 + 32], ymm1
-        vmovups [r9 + r10*4 + 64], ymm2
-        vmovups [r9 + r10*4 + 96], ymm3
+        A2CHUNK 4, 0
         add     r10, 32
         jmp     .La2_chunk32
-.La2_tail:                                      // the last hd % 32 floats, 8 at a time
-        cmp     r10, r8
-        jae     .La2_done
+.La2_tail:                                      // the last hd % 32 floats, if any
         mov     r11, r8
         sub     r11, r10
+        jz      .La2_done
+        cmp     r11, 24
+        ja      .La2_t4
+        cmp     r11, 16
+        ja      .La2_t3
+        cmp     r11, 8
+        ja      .La2_t2
         TAIL_MASK 12, r11
-        vmaskmovps ymm0, ymm12, [r9 + r10*4]
-        vxorps  ymm4, ymm4, ymm4
-        lea     rax, [rsi + r10*4]
-        xor     r11d, r11d
-        test    rbx, rbx
-        jz      .La2_odd8
-.La2_pair8:
-        vbroadcastss ymm8, [rdi + r11*4]
-        vbroadcastss ymm9, [rdi + r11*4 + 4]
-        vmaskmovps ymm13, ymm12, [rax]
-        vmaskmovps ymm14, ymm12, [rax + rdx]
-        vfmadd231ps ymm0, ymm8, ymm13
-        vfmadd231ps ymm4, ymm9, ymm14
-        lea     rax, [rax + rdx*2]
-        add     r11, 2
-        cmp     r11, rbx
-        jb      .La2_pair8
-.La2_odd8:
-        cmp     r11, rcx
-        jae     .La2_store8
-        vbroadcastss ymm8, [rdi + r11*4]
-        vmaskmovps ymm13, ymm12, [rax]
-        vfmadd231ps ymm0, ymm8, ymm13
-.La2_store8:
-        vaddps  ymm0, ymm0, ymm4
-        vmaskmovps [r9 + r10*4], ymm12, ymm0
-        add     r10, 8
-        jmp     .La2_tail
+        A2CHUNK 1, 1
+        jmp     .La2_done
+.La2_t2:
+        sub     r11, 8
+        TAIL_MASK 12, r11
+        A2CHUNK 2, 1
+        jmp     .La2_done
+.La2_t3:
+        sub     r11, 16
+        TAIL_MASK 12, r11
+        A2CHUNK 3, 1
+        jmp     .La2_done
+.La2_t4:
+        sub     r11, 24
+        TAIL_MASK 12, r11
+        A2CHUNK 4, 1
 .La2_done:
         pop     rbx
         vzeroupper

@@ -43,20 +43,52 @@
 //            rbx = keys left (the tile has min(16, rbx)), r8 = hd, r9 = out (tile's first score),
 //            r11 = d (floats), rax = row pointer, zmm0..15 = accumulators, zmm16..19 = q chunk,
 //            zmm24..25 = temporaries, zmm30 = running maximum, zmm31 = scale.
+// A row's last chunk only goes through the vectors that reach below hd (hd = 80: 64 + 16).
 // The tree leaves the sum of accumulator SIGMA(j) in lane j (see .Ls5_reduce), so key row j
 // accumulates in zmm SIGMA(j), SIGMA = (0 2 1 3 8 10 9 11 4 6 5 7 12 14 13 15), and lane j of
 // the result is key j's score.
 
-// Key row `j` (address `addr`) into accumulator `acc`, unless the tile has no row j.
-.macro  S5ROW j, acc, addr
+// Key row `j` (address `addr`) into accumulator `acc` over the chunk's first `v` vectors of 16
+// floats (the rest of the chunk lies past hd), unless the tile has no row j.
+.macro  S5ROW j, acc, addr, v
         .if \j > 0
         cmp     rbx, \j
         jbe     .Ls5_rows_done
         .endif
         vfmadd231ps zmm\acc{k1}, zmm16, [\addr]
+        .if \v > 1
         vfmadd231ps zmm\acc{k2}, zmm17, [\addr + 64]
+        .endif
+        .if \v > 2
         vfmadd231ps zmm\acc{k3}, zmm18, [\addr + 128]
+        .endif
+        .if \v > 3
         vfmadd231ps zmm\acc{k4}, zmm19, [\addr + 192]
+        .endif
+.endm
+
+// The tile's 16 rows over the chunk's first `v` vectors, from rax (clobbered); row j into
+// accumulator SIGMA(j).
+.macro  S5TILE v
+        S5ROW   0, 0, "rax", \v
+        S5ROW   1, 2, "rax + rdx", \v
+        S5ROW   2, 1, "rax + rdx*2", \v
+        S5ROW   3, 3, "rax + r10", \v
+        lea     rax, [rax + rdx*4]
+        S5ROW   4, 8, "rax", \v
+        S5ROW   5, 10, "rax + rdx", \v
+        S5ROW   6, 9, "rax + rdx*2", \v
+        S5ROW   7, 11, "rax + r10", \v
+        lea     rax, [rax + rdx*4]
+        S5ROW   8, 4, "rax", \v
+        S5ROW   9, 6, "rax + rdx", \v
+        S5ROW   10, 5, "rax + rdx*2", \v
+        S5ROW   11, 7, "rax + r10", \v
+        lea     rax, [rax + rdx*4]
+        S5ROW   12, 12, "rax", \v
+        S5ROW   13, 14, "rax + rdx", \v
+        S5ROW   14, 13, "rax + rdx*2", \v
+        S5ROW   15, 15, "rax + r10", \v
 .endm
 
 // zmm\a = [a.q0 + a.q2, a.q1 + a.q3, b.q0 + b.q2, b.q1 + b.q3] (128-bit quarters), b = zmm\b.
@@ -113,25 +145,22 @@ lanner_attn_scores_avx512:
         vmovups zmm18{k3}{z}, [rdi + r11*4 + 128]
         vmovups zmm19{k4}{z}, [rdi + r11*4 + 192]
         lea     rax, [rsi + r11*4]              // rows 0..3 at rax + {0, 1, 2, 3} * stride
-        S5ROW   0, 0, "rax"
-        S5ROW   1, 2, "rax + rdx"
-        S5ROW   2, 1, "rax + rdx*2"
-        S5ROW   3, 3, "rax + r10"
-        lea     rax, [rax + rdx*4]
-        S5ROW   4, 8, "rax"
-        S5ROW   5, 10, "rax + rdx"
-        S5ROW   6, 9, "rax + rdx*2"
-        S5ROW   7, 11, "rax + r10"
-        lea     rax, [rax + rdx*4]
-        S5ROW   8, 4, "rax"
-        S5ROW   9, 6, "rax + rdx"
-        S5ROW   10, 5, "rax + rdx*2"
-        S5ROW   11, 7, "rax + r10"
-        lea     rax, [rax + rdx*4]
-        S5ROW   12, 12, "rax"
-        S5ROW   13, 14, "rax + rdx"
-        S5ROW   14, 13, "rax + rdx*2"
-        S5ROW   15, 15, "rax + r10"
+        cmp     rcx, 48                         // only the vectors that reach below hd
+        ja      .Ls5_v4
+        cmp     rcx, 32
+        ja      .Ls5_v3
+        cmp     rcx, 16
+        ja      .Ls5_v2
+        S5TILE  1
+        jmp     .Ls5_rows_done
+.Ls5_v2:
+        S5TILE  2
+        jmp     .Ls5_rows_done
+.Ls5_v3:
+        S5TILE  3
+        jmp     .Ls5_rows_done
+.Ls5_v4:
+        S5TILE  4
 .Ls5_rows_done:
         add     r11, 64
         cmp     r11, r8
@@ -191,9 +220,75 @@ lanner_attn_scores_avx512:
 // --- accum ----------------------------------------------------------------------------------
 // Chunks of 64 floats of acc: the chunk stays in zmm0..3 (even rows) and zmm4..7 (odd rows, a
 // second chain of FMAs to hide their latency) while every value row adds p[j] times its chunk.
+// A row's last chunk only goes through the vectors that reach below hd (hd = 80: 64 + 16).
 // Registers: rdi = p, rsi = v, rdx = stride in bytes, rbx = n, r8 = hd, r9 = acc, r10 = d
 //            (floats), r11 = j, rcx = n rounded down to even (in the row loop), rax = row j's
 //            chunk, zmm16..17 = p[j], p[j + 1].
+
+// Vector i (< v) of a chunk of acc, masked by k<i+1>. A5LOAD: zmm\i = acc's vector, zmm\odd
+// (odd rows) = 0; A5STORE: the sum of both back.
+.macro  A5LOAD v, i, k, odd
+        .if \i < \v
+        vmovups zmm\i{k\k}{z}, [r9 + r10*4 + 64 * \i]
+        vxorps  xmm\odd, xmm\odd, xmm\odd
+        .endif
+.endm
+
+.macro  A5STORE v, i, k, odd
+        .if \i < \v
+        vaddps  zmm\i, zmm\i, zmm\odd
+        vmovups [r9 + r10*4 + 64 * \i]{k\k}, zmm\i
+        .endif
+.endm
+
+// zmm\acc += zmm\p * vector i of the value row at `addr`, masked by k<i+1>.
+.macro  A5FMA v, i, k, acc, p, addr
+        .if \i < \v
+        vfmadd231ps zmm\acc{k\k}, zmm\p, [\addr + 64 * \i]
+        .endif
+.endm
+
+// One chunk of acc, its first `v` vectors of 16 floats (the rest lies past hd): load it, add
+// every row's p[j] times its chunk (even rows into zmm0..3, odd rows into zmm4..7), store.
+.macro  A5CHUNK v
+        A5LOAD  \v, 0, 1, 4
+        A5LOAD  \v, 1, 2, 5
+        A5LOAD  \v, 2, 3, 6
+        A5LOAD  \v, 3, 4, 7
+        lea     rax, [rsi + r10*4]
+        xor     r11d, r11d
+        mov     rcx, rbx
+        and     rcx, -2
+        jz      2f
+1:                                              // rows j and j + 1
+        vbroadcastss zmm16, [rdi + r11*4]
+        vbroadcastss zmm17, [rdi + r11*4 + 4]
+        A5FMA   \v, 0, 1, 0, 16, "rax"
+        A5FMA   \v, 1, 2, 1, 16, "rax"
+        A5FMA   \v, 2, 3, 2, 16, "rax"
+        A5FMA   \v, 3, 4, 3, 16, "rax"
+        A5FMA   \v, 0, 1, 4, 17, "rax + rdx"
+        A5FMA   \v, 1, 2, 5, 17, "rax + rdx"
+        A5FMA   \v, 2, 3, 6, 17, "rax + rdx"
+        A5FMA   \v, 3, 4, 7, 17, "rax + rdx"
+        lea     rax, [rax + rdx*2]
+        add     r11, 2
+        cmp     r11, rcx
+        jb      1b
+2:                                              // the last row when n is odd
+        cmp     r11, rbx
+        jae     3f
+        vbroadcastss zmm16, [rdi + r11*4]
+        A5FMA   \v, 0, 1, 0, 16, "rax"
+        A5FMA   \v, 1, 2, 1, 16, "rax"
+        A5FMA   \v, 2, 3, 2, 16, "rax"
+        A5FMA   \v, 3, 4, 3, 16, "rax"
+3:
+        A5STORE \v, 0, 1, 4
+        A5STORE \v, 1, 2, 5
+        A5STORE \v, 2, 3, 6
+        A5STORE \v, 3, 4, 7
+.endm
 
         .globl  lanner_attn_accum_avx512
         .type   lanner_attn_accum_avx512, @function
@@ -207,51 +302,23 @@ lanner_attn_accum_avx512:
         jz      .La5_done
 .La5_chunk:
         CHUNK_MASKS r10
-        vmovups zmm0{k1}{z}, [r9 + r10*4]
-        vmovups zmm1{k2}{z}, [r9 + r10*4 + 64]
-        vmovups zmm2{k3}{z}, [r9 + r10*4 + 128]
-        vmovups zmm3{k4}{z}, [r9 + r10*4 + 192]
-        vxorps  xmm4, xmm4, xmm4
-        vxorps  xmm5, xmm5, xmm5
-        vxorps  xmm6, xmm6, xmm6
-        vxorps  xmm7, xmm7, xmm7
-        lea     rax, [rsi + r10*4]
-        xor     r11d, r11d
-        mov     rcx, rbx
-        and     rcx, -2
-        jz      .La5_odd
-.La5_pair:                                      // rows j and j + 1
-        vbroadcastss zmm16, [rdi + r11*4]
-        vbroadcastss zmm17, [rdi + r11*4 + 4]
-        vfmadd231ps zmm0{k1}, zmm16, [rax]
-        vfmadd231ps zmm1{k2}, zmm16, [rax + 64]
-        vfmadd231ps zmm2{k3}, zmm16, [rax + 128]
-        vfmadd231ps zmm3{k4}, zmm16, [rax + 192]
-        vfmadd231ps zmm4{k1}, zmm17, [rax + rdx]
-        vfmadd231ps zmm5{k2}, zmm17, [rax + rdx + 64]
-        vfmadd231ps zmm6{k3}, zmm17, [rax + rdx + 128]
-        vfmadd231ps zmm7{k4}, zmm17, [rax + rdx + 192]
-        lea     rax, [rax + rdx*2]
-        add     r11, 2
-        cmp     r11, rcx
-        jb      .La5_pair
-.La5_odd:                                       // the last row when n is odd
-        cmp     r11, rbx
-        jae     .La5_store
-        vbroadcastss zmm16, [rdi + r11*4]
-        vfmadd231ps zmm0{k1}, zmm16, [rax]
-        vfmadd231ps zmm1{k2}, zmm16, [rax + 64]
-        vfmadd231ps zmm2{k3}, zmm16, [rax + 128]
-        vfmadd231ps zmm3{k4}, zmm16, [rax + 192]
-.La5_store:
-        vaddps  zmm0, zmm0, zmm4
-        vaddps  zmm1, zmm1, zmm5
-        vaddps  zmm2, zmm2, zmm6
-        vaddps  zmm3, zmm3, zmm7
-        vmovups [r9 + r10*4]{k1}, zmm0
-        vmovups [r9 + r10*4 + 64]{k2}, zmm1
-        vmovups [r9 + r10*4 + 128]{k3}, zmm2
-        vmovups [r9 + r10*4 + 192]{k4}, zmm3
+        cmp     rcx, 48                         // only the vectors that reach below hd
+        ja      .La5_v4
+        cmp     rcx, 32
+        ja      .La5_v3
+        cmp     rcx, 16
+        ja      .La5_v2
+        A5CHUNK 1
+        jmp     .La5_next
+.La5_v2:
+        A5CHUNK 2
+        jmp     .La5_next
+.La5_v3:
+        A5CHUNK 3
+        jmp     .La5_next
+.La5_v4:
+        A5CHUNK 4
+.La5_next:
         add     r10, 64
         cmp     r10, r8
         jb      .La5_chunk
