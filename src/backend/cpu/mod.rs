@@ -128,8 +128,8 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 const ATTN_MAX_TOKENS: usize = 16;
 const ATTN_SCRATCH_FLOATS: usize = 1 << 16;
 
-/// One attention task: tokens `tokens` (indices in the sequence's batch rows) of sequence `seq`,
-/// query heads `heads`.
+/// One attention task: tokens `tokens` (0 = the sequence's first row in the batch) of sequence
+/// `seq`, query heads `heads`.
 struct AttnTask {
     seq: usize,
     tokens: Range<usize>,
@@ -179,7 +179,7 @@ fn kv_pieces<'a>(pool: &'a KvPool, layer: usize, blocks: &'a [u32], keys: Range<
 /// (`first` > 0 under a sliding window), each query head to its KV head's keys. Walks the
 /// blocks covering every token's keys twice, for the scores, then for the weighted sums of the
 /// values: each block of K and V is read from memory once per task and stays in L1 for all of
-/// its tokens and heads. The softmax subtracts each (token, head)'s largest score before
+/// its tokens and heads. The kernels take a (token, head)'s keys of one block per call. The softmax subtracts each (token, head)'s largest score before
 /// exponentiating.
 fn attend(io: &AttnIo, sq: &AttnSeq, task: &AttnTask, scr: &mut AttnScratch) {
     let AttnShape { n_head, n_kv_head, head_dim: hd, scale, window } = io.shape;
@@ -201,16 +201,22 @@ fn attend(io: &AttnIo, sq: &AttnSeq, task: &AttnTask, scr: &mut AttnScratch) {
     p.resize(total, 0.0);
     m.clear();
     m.resize(task.tokens.len() * nh, f32::NEG_INFINITY);
+    // The task's heads by KV head: each KV head's rows of a block stay in L1 while every token
+    // and query head that reads them goes by.
+    let (h0, h1) = (task.heads.start, task.heads.end);
+    let by_kv_head = move || (h0 / group..=(h1 - 1) / group).map(move |g| (g * group).max(h0)..((g + 1) * group).min(h1));
     // (token, head) pairs that see part of the piece of keys j0..j0 + n: where their run of p
     // starts, the first key they see, how many, and their index in m
     let runs = |j0: usize, n: usize| {
-        task.tokens.clone().enumerate().flat_map(move |(i, t)| {
-            let kt = keys(t);
-            let (a, b) = (j0.max(kt.start), (j0 + n).min(kt.end));
-            let seen = a < b;
-            task.heads.clone().enumerate().filter(move |_| seen).map(move |(hi, h)| {
-                let run = at[i] + hi * kt.len() + (a - kt.start);
-                (t, h, run, a, b - a, i * nh + hi)
+        by_kv_head().flat_map(move |heads| {
+            task.tokens.clone().enumerate().flat_map(move |(i, t)| {
+                let kt = keys(t);
+                let (a, b) = (j0.max(kt.start), (j0 + n).min(kt.end));
+                let seen = a < b;
+                heads.clone().filter(move |_| seen).map(move |h| {
+                    let hi = h - h0;
+                    (t, h, at[i] + hi * kt.len() + (a - kt.start), a, b - a, i * nh + hi)
+                })
             })
         })
     };
@@ -231,14 +237,14 @@ fn attend(io: &AttnIo, sq: &AttnSeq, task: &AttnTask, scr: &mut AttnScratch) {
         }
     }
     // SAFETY: the (token, head) slices of the output are written by this task alone.
-    let out = |t: usize| unsafe { std::slice::from_raw_parts_mut(io.out.0.add((sq.row0 + t) * width + task.heads.start * hd), nh * hd) };
+    let out = |t: usize| unsafe { std::slice::from_raw_parts_mut(io.out.0.add((sq.row0 + t) * width + h0 * hd), nh * hd) };
     for t in task.tokens.clone() {
         out(t).fill(0.0);
     }
     for (j0, n, _, vb) in kv_pieces(pool, io.layer, sq.blocks, all) {
         for (t, h, run, a, len, _) in runs(j0, n) {
             let rows = &vb[(a - j0) * dim + (h / group) * hd..];
-            let o = &mut out(t)[(h - task.heads.start) * hd..][..hd];
+            let o = &mut out(t)[(h - h0) * hd..][..hd];
             (k.attn_accum)(&p[run..run + len], rows, dim, o);
         }
     }
