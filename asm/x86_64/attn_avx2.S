@@ -334,39 +334,11 @@ lanner_attn_accum_avx2:
 
 // --- softmax numerators ----------------------------------------------------------------------
 //   extern "C" fn lanner_attn_softmax_avx2(x: *mut f32, n: usize, max: f32) -> f32;
-// x[i] = exp(x[i] - max) for i < n; returns their sum (see attn_avx512.S for the method). 2^n
-// is built in the exponent field in two halves, 2^(n >> 1) * 2^(n - (n >> 1)), each a normal
-// float over the whole clamped range, so subnormal results, 0 and infinity come out right.
+// x[i] = exp(x[i] - max) for i < n; returns their sum. exp is EXP_YMM (macros.inc).
 // Registers: rdi = x, rsi = n, rax = i, rcx = end of the whole vectors, ymm0 = sum,
-//            ymm1..5 = work, ymm6 = 89, ymm7 = -104, ymm12 = tail mask, ymm15 = max;
-//            the other constants are memory operands (.Lexp8).
+//            ymm1..5 = work, ymm6 = 89, ymm7 = -104, ymm12 = tail mask, ymm15 = max, rdx = exp's
+//            other constants (.Lexp8).
 
-// ymm\a = exp(ymm\a) (clobbers ymm2..5).
-.macro  EXP_YMM a
-        vminps  ymm\a, ymm6, ymm\a                // min(89, a), a if NaN
-        vmaxps  ymm\a, ymm7, ymm\a                // max(-104, a), a if NaN
-        vmulps  ymm2, ymm\a, [rdx]               // a log2 e
-        vroundps ymm2, ymm2, 0                   // n, ties to even
-        vfnmadd231ps ymm\a, ymm2, [rdx + 32]     // r = a - n ln2_hi
-        vfnmadd231ps ymm\a, ymm2, [rdx + 64]     //     - n ln2_lo
-        vmovaps ymm3, [rdx + 96]                 // 1/7!
-        vfmadd213ps ymm3, ymm\a, [rdx + 128]     // p = p r + 1/6!
-        vfmadd213ps ymm3, ymm\a, [rdx + 160]     // 1/5!
-        vfmadd213ps ymm3, ymm\a, [rdx + 192]     // 1/4!
-        vfmadd213ps ymm3, ymm\a, [rdx + 224]     // 1/3!
-        vfmadd213ps ymm3, ymm\a, [rdx + 256]     // 1/2
-        vfmadd213ps ymm3, ymm\a, [rdx + 288]     // 1
-        vfmadd213ps ymm3, ymm\a, [rdx + 288]     // 1
-        vcvtps2dq ymm4, ymm2                     // n as an integer
-        vpsrad  ymm5, ymm4, 1                    // h = n >> 1
-        vpsubd  ymm4, ymm4, ymm5                 // n - h
-        vpaddd  ymm5, ymm5, [rdx + 320]          // + 127: biased exponents
-        vpaddd  ymm4, ymm4, [rdx + 320]
-        vpslld  ymm5, ymm5, 23                   // 2^h
-        vpslld  ymm4, ymm4, 23                   // 2^(n - h)
-        vmulps  ymm3, ymm3, ymm5
-        vmulps  ymm\a, ymm3, ymm4
-.endm
 
         .globl  lanner_attn_softmax_avx2
         .type   lanner_attn_softmax_avx2, @function
@@ -379,7 +351,7 @@ lanner_attn_softmax_avx2:
         mov     eax, 0xc2d00000                 // -104
         vmovd   xmm7, eax
         vbroadcastss ymm7, xmm7
-        lea     rdx, [rip + .Lexp8]
+        lea     rdx, [rip + .Lexp8]               // exp's constants
         vxorps  xmm0, xmm0, xmm0
         xor     eax, eax
         mov     rcx, rsi
@@ -388,7 +360,7 @@ lanner_attn_softmax_avx2:
 .Lx2_loop:                                      // 8 values at a time
         vmovups ymm1, [rdi + rax*4]
         vsubps  ymm1, ymm1, ymm15               // a = x - max
-        EXP_YMM 1
+        EXP_YMM 1, rdx
         vmovups [rdi + rax*4], ymm1
         vaddps  ymm0, ymm0, ymm1
         add     rax, 8
@@ -403,7 +375,7 @@ lanner_attn_softmax_avx2:
         vmovups ymm12, [r8 + rcx*4 + 32]        // n % 8 lanes on
         vmaskmovps ymm1, ymm12, [rdi + rax*4]
         vsubps  ymm1, ymm1, ymm15
-        EXP_YMM 1
+        EXP_YMM 1, rdx
         vmaskmovps [rdi + rax*4], ymm12, ymm1
         vandps  ymm1, ymm1, ymm12
         vaddps  ymm0, ymm0, ymm1
@@ -414,14 +386,7 @@ lanner_attn_softmax_avx2:
         .size   lanner_attn_softmax_avx2, .-lanner_attn_softmax_avx2
 
         .section .rodata
-        .p2align 6
-.Lexp8:                                         // f32 bit patterns, 8 copies each
-        .irp    c, 0x3fb8aa3b, 0x3f317218, 0xb102e308, 0x39500d01, 0x3ab60b61, 0x3c088889, 0x3d2aaaab, 0x3e2aaaab, 0x3f000000, 0x3f800000, 127
-        .rept   8
-        .long   \c
-        .endr
-        .endr
-        // log2 e, ln2_hi, ln2_lo, 1/7! .. 1/2, 1 and the exponent bias 127 (an integer)
+        EXP8_TABLE
 .Lmask8:                                        // 8 lanes on, 8 off (see TAIL_MASK)
         .long   -1, -1, -1, -1, -1, -1, -1, -1
         .long   0, 0, 0, 0, 0, 0, 0, 0

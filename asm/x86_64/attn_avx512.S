@@ -333,50 +333,16 @@ lanner_attn_accum_avx512:
 // --- softmax numerators ----------------------------------------------------------------------
 //   extern "C" fn lanner_attn_softmax_avx512(x: *mut f32, n: usize, max: f32) -> f32;
 // Scalar reference: crate::backend::cpu::reference::attn_softmax: x[i] = exp(x[i] - max) for
-// i < n; returns their sum. exp(a): n = round(a log2 e), r = a - n ln2 (two FMAs, ln2 in two
-// parts), e^r by its Taylor polynomial of degree 7 (|r| <= ln2 / 2: truncation below 6e-9
-// relative), times 2^n by vscalefps, which also gives subnormal results, 0 and infinity. a is
-// first clamped to [-104, 89] (beyond: 0 and infinity in f32 anyway), NaN kept.
+// i < n; returns their sum. exp is EXP_ZMM (macros.inc).
 // Registers: rdi = x, rsi = n, rax = i, zmm0 = sum, zmm1..3 = work, zmm16 = max,
-//            zmm17..28 = constants (.Lexp_consts order).
-
-// zmm\a = exp(zmm\a) (clobbers zmm\n, zmm\p).
-.macro  EXP_ZMM a, n, p
-        vminps  zmm\a, zmm17, zmm\a              // min(89, a), a if NaN
-        vmaxps  zmm\a, zmm18, zmm\a              // max(-104, a), a if NaN
-        vmulps  zmm\n, zmm\a, zmm19
-        vrndscaleps zmm\n, zmm\n, 0              // n = round(a log2 e), ties to even
-        vfnmadd231ps zmm\a, zmm\n, zmm20         // r = a - n ln2_hi
-        vfnmadd231ps zmm\a, zmm\n, zmm21         //     - n ln2_lo
-        vmovaps zmm\p, zmm22                      // 1/7!
-        vfmadd213ps zmm\p, zmm\a, zmm23          // p = p r + 1/6!
-        vfmadd213ps zmm\p, zmm\a, zmm24          // 1/5!
-        vfmadd213ps zmm\p, zmm\a, zmm25          // 1/4!
-        vfmadd213ps zmm\p, zmm\a, zmm26          // 1/3!
-        vfmadd213ps zmm\p, zmm\a, zmm27          // 1/2
-        vfmadd213ps zmm\p, zmm\a, zmm28          // 1
-        vfmadd213ps zmm\p, zmm\a, zmm28          // 1
-        vscalefps zmm\a, zmm\p, zmm\n            // p 2^n
-.endm
+//            zmm17..28 = exp's constants.
 
         .globl  lanner_attn_softmax_avx512
         .type   lanner_attn_softmax_avx512, @function
         .p2align 5
 lanner_attn_softmax_avx512:
         vbroadcastss zmm16, xmm0
-        lea     rax, [rip + .Lexp_consts]
-        vbroadcastss zmm17, [rax]
-        vbroadcastss zmm18, [rax + 4]
-        vbroadcastss zmm19, [rax + 8]
-        vbroadcastss zmm20, [rax + 12]
-        vbroadcastss zmm21, [rax + 16]
-        vbroadcastss zmm22, [rax + 20]
-        vbroadcastss zmm23, [rax + 24]
-        vbroadcastss zmm24, [rax + 28]
-        vbroadcastss zmm25, [rax + 32]
-        vbroadcastss zmm26, [rax + 36]
-        vbroadcastss zmm27, [rax + 40]
-        vbroadcastss zmm28, [rax + 44]
+        EXP_CONSTS_ZMM
         vxorps  xmm0, xmm0, xmm0
         xor     eax, eax
         mov     rcx, rsi
@@ -411,19 +377,6 @@ lanner_attn_softmax_avx512:
         .size   lanner_attn_softmax_avx512, .-lanner_attn_softmax_avx512
 
         .section .rodata
-        .p2align 4
-.Lexp_consts:                                   // f32 bit patterns
-        .long   0x42b20000                      // 89
-        .long   0xc2d00000                      // -104
-        .long   0x3fb8aa3b                      // log2 e
-        .long   0x3f317218                      // ln2_hi = ln 2 rounded to f32
-        .long   0xb102e308                      // ln2_lo = ln 2 - ln2_hi
-        .long   0x39500d01                      // 1/7!
-        .long   0x3ab60b61                      // 1/6!
-        .long   0x3c088889                      // 1/5!
-        .long   0x3d2aaaab                      // 1/4!
-        .long   0x3e2aaaab                      // 1/3!
-        .long   0x3f000000                      // 1/2
-        .long   0x3f800000                      // 1
+        EXP_TABLE
 
         .section .note.GNU-stack,"",@progbits

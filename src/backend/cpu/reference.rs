@@ -21,6 +21,26 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// SwiGLU: `gate[i] = silu(gate[i]) * up[i]`, silu(x) = x / (1 + exp(-x)).
+pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = x / (1.0 + (-x).exp()) * u;
+    }
+}
+
+/// `sqrt(2 / pi)`, of GELU's tanh approximation.
+pub const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+
+/// GeGLU: `gate[i] = gelu(gate[i]) * up[i]`, GELU in its tanh approximation
+/// `0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`.
+pub fn geglu(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh()) * u;
+    }
+}
+
 /// GEMM microkernel reference, dot-product form: a 4 x 4 tile
 /// `c[t * ldc + r] = sum_{i < k} w[r * ldw + i] * x[t * ldx + i]` for r, t in 0..4.
 pub fn gemm_f32_4x4(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {

@@ -40,6 +40,11 @@ pub struct Kernels {
     /// `f(p, v, stride, acc)`.
     pub attn_accum: AttnAccum,
     pub attn_name: &'static str,
+    /// Gated activations of the feed-forward block, `f(gate, up)` (see `reference::swiglu` and
+    /// `reference::geglu`); gate.len() == up.len().
+    pub swiglu: fn(&mut [f32], &[f32]),
+    pub geglu: fn(&mut [f32], &[f32]),
+    pub glu_name: &'static str,
 }
 
 pub type GemmKernel = fn(&[f32], usize, &[f32], usize, usize, &mut [f32], usize);
@@ -78,6 +83,9 @@ impl Kernels {
             attn_softmax: reference::attn_softmax,
             attn_accum: reference::attn_accum,
             attn_name: "attn_scalar",
+            swiglu: reference::swiglu,
+            geglu: reference::geglu,
+            glu_name: "glu_scalar",
         };
         #[cfg(all(lanner_asm, target_arch = "x86_64"))]
         x86::fill(&mut k, tier);
@@ -106,10 +114,11 @@ pub fn kernels_summary() -> String {
     let int8: Vec<&str> = k.dot_rows_q8a.iter().flatten().map(|(_, n)| *n).collect();
     let int8 = if int8.is_empty() { "none".to_string() } else { format!("{} ({})", list(int8), k.quantize_q8a_name) };
     format!(
-        "{}; {}; {}; fused row x f32: {}; decode row x int8 (Q8A): {}; everything else: scalar Rust references",
+        "{}; {}; {}; {}; fused row x f32: {}; decode row x int8 (Q8A): {}; everything else: scalar Rust references",
         k.dot_f32_name,
         k.gemm_name,
         k.attn_name,
+        k.glu_name,
         list(rows),
         int8
     )
@@ -131,7 +140,7 @@ fn same_family(t: Tier, top: Tier) -> bool {
 
 #[cfg(all(lanner_asm, target_arch = "x86_64"))]
 pub(crate) mod x86 {
-    use super::{Kernels, Tier};
+    use super::{reference, Kernels, Tier};
 
     use super::type_index;
     use crate::quant::q8a::Q8a;
@@ -169,6 +178,8 @@ pub(crate) mod x86 {
         fn lanner_attn_scores_avx2(q: *const f32, k: *const f32, stride: usize, n: usize, hd: usize, out: *mut f32, scale: f32) -> f32;
         fn lanner_attn_accum_avx2(p: *const f32, v: *const f32, stride: usize, n: usize, hd: usize, acc: *mut f32);
         fn lanner_attn_softmax_avx2(x: *mut f32, n: usize, max: f32) -> f32;
+        fn lanner_glu_avx512(gate: *mut f32, up: *const f32, n: usize, a1: f32, a3: f32);
+        fn lanner_glu_avx2(gate: *mut f32, up: *const f32, n: usize, a1: f32, a3: f32);
     }
 
     /// Whether `n` rows of `hd` floats, `stride` floats apart, fit in `len` floats.
@@ -200,6 +211,30 @@ pub(crate) mod x86 {
         };
     }
     attn_kernels!(attn_scores_avx512, attn_softmax_avx512, attn_accum_avx512, lanner_attn_scores_avx512, lanner_attn_softmax_avx512, lanner_attn_accum_avx512);
+    /// The gated activations through one kernel, `x * up / (1 + exp(a1 x + a3 x^3))`: SiLU is
+    /// x sigmoid(x) (a1 = -1), tanh-GELU is x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)).
+    const SWIGLU: (f32, f32) = (-1.0, 0.0);
+    const GEGLU: (f32, f32) = (-2.0 * reference::SQRT_2_OVER_PI, -2.0 * reference::SQRT_2_OVER_PI * 0.044_715);
+
+    /// Wrap a gated-activation kernel as the SwiGLU and GeGLU entries.
+    macro_rules! glu_kernels {
+        ($swiglu:ident, $geglu:ident, $asm:ident) => {
+            fn $swiglu(gate: &mut [f32], up: &[f32]) {
+                assert_eq!(gate.len(), up.len(), "swiglu: shapes");
+                // SAFETY: tier checked when the table was filled; gate.len() floats of each.
+                unsafe { $asm(gate.as_mut_ptr(), up.as_ptr(), gate.len(), SWIGLU.0, SWIGLU.1) }
+            }
+
+            fn $geglu(gate: &mut [f32], up: &[f32]) {
+                assert_eq!(gate.len(), up.len(), "geglu: shapes");
+                // SAFETY: as above.
+                unsafe { $asm(gate.as_mut_ptr(), up.as_ptr(), gate.len(), GEGLU.0, GEGLU.1) }
+            }
+        };
+    }
+    glu_kernels!(swiglu_avx512, geglu_avx512, lanner_glu_avx512);
+    glu_kernels!(swiglu_avx2, geglu_avx2, lanner_glu_avx2);
+
     attn_kernels!(attn_scores_avx2, attn_softmax_avx2, attn_accum_avx2, lanner_attn_scores_avx2, lanner_attn_softmax_avx2, lanner_attn_accum_avx2);
 
     fn gemm_f32_4x4_avx2(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
@@ -325,6 +360,8 @@ pub(crate) mod x86 {
             ("attn_softmax_avx2", Tier::Avx2, f(lanner_attn_softmax_avx2 as *const ()), [a, 37, 0, 0, 0, 0]),
             ("attn_scores_avx512", Tier::Avx512, f(lanner_attn_scores_avx512 as *const ()), [a, b, 80, 37, 72, c]),
             ("attn_accum_avx512", Tier::Avx512, f(lanner_attn_accum_avx512 as *const ()), [a, b, 80, 37, 72, c]),
+            ("glu_avx2", Tier::Avx2, f(lanner_glu_avx2 as *const ()), [a, b, 37, 0, 0, 0]),
+            ("glu_avx512", Tier::Avx512, f(lanner_glu_avx512 as *const ()), [a, b, 37, 0, 0, 0]),
             ("attn_softmax_avx512", Tier::Avx512, f(lanner_attn_softmax_avx512 as *const ()), [a, 37, 0, 0, 0, 0]),
         ]
     }
@@ -342,6 +379,9 @@ pub(crate) mod x86 {
         k.attn_softmax = attn_softmax_avx2;
         k.attn_accum = attn_accum_avx2;
         k.attn_name = "attn_avx2";
+        k.swiglu = swiglu_avx2;
+        k.geglu = geglu_avx2;
+        k.glu_name = "glu_avx2";
         k.quantize_q8a = quantize_q8a_avx2;
         k.quantize_q8a_name = "quantize_q8a_avx2";
         let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 6] = [
@@ -372,6 +412,9 @@ pub(crate) mod x86 {
         k.attn_softmax = attn_softmax_avx512;
         k.attn_accum = attn_accum_avx512;
         k.attn_name = "attn_avx512";
+        k.swiglu = swiglu_avx512;
+        k.geglu = geglu_avx512;
+        k.glu_name = "glu_avx512";
         k.quantize_q8a = quantize_q8a_avx512;
         k.quantize_q8a_name = "quantize_q8a_avx512";
         if tier < Tier::Avx512Vnni {
@@ -882,6 +925,59 @@ mod checkasm {
             }
         }
         eprintln!("checkasm attn_softmax: {checked} cases, largest |error| / tolerance {worst:.3}");
+    }
+
+    /// SwiGLU and GeGLU against the references: within 8 units in the last place of |x up| (the
+    /// kernels write both as x up sigmoid(y) with their own exp; the tanh form of the GeGLU
+    /// reference loses more than that to cancellation where 1 + tanh(u) is small). Gates span
+    /// +-30 (both tails of the sigmoid), with zeros, and a few at +-200 (exp overflows).
+    #[test]
+    fn glu_every_tier() {
+        let seed = seed_or(0x61E0_u64);
+        let mut rng = Rng(seed | 1);
+        let (mut checked, mut worst) = (0, 0f32);
+        type Glu = fn(&mut [f32], &[f32]);
+        for &tier in &available_tiers() {
+            let k = Kernels::for_tier(tier);
+            let kinds: [(&str, Glu, Glu); 2] = [("swiglu", k.swiglu, reference::swiglu), ("geglu", k.geglu, reference::geglu)];
+            for (what, f, reference) in kinds {
+                for &n in LENGTHS {
+                    for off in [0usize, 1, 3] {
+                        let up: Vec<f32> = (0..n + off).map(|_| rng.f32() * 4.0).collect();
+                        let up = &up[off..];
+                        let mut gate = vec![f32::NAN; n + off + 2];
+                        for v in &mut gate[1 + off..1 + off + n] {
+                            *v = match rng.next() % 16 {
+                                0 => 0.0,
+                                1 => 200.0 * rng.f32().signum(),
+                                2..=5 => 30.0 * rng.f32(),
+                                _ => 6.0 * rng.f32(),
+                            };
+                        }
+                        let x = gate[1 + off..1 + off + n].to_vec();
+                        let mut want = x.clone();
+                        reference(&mut want, up);
+                        f(&mut gate[1 + off..1 + off + n], up);
+                        for i in 0..n {
+                            let (g, w) = (gate[1 + off + i], want[i]);
+                            let tol = 8.0 * f32::EPSILON * (x[i] * up[i]).abs() + 1e-37;
+                            worst = worst.max((g - w).abs() / tol);
+                            assert!(
+                                (g - w).abs() <= tol,
+                                "{what} {} (tier {}) n={n} off={off}, value {i}: x={} up={}: {g} vs reference {w} (seed {seed:#x})",
+                                k.glu_name,
+                                tier.name(),
+                                x[i],
+                                up[i]
+                            );
+                        }
+                        assert!(gate[..1 + off].iter().chain(&gate[1 + off + n..]).all(|v| v.is_nan()), "{what} wrote outside gate");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("checkasm glu: {checked} cases, largest |error| / tolerance {worst:.3}");
     }
 
     /// FFmpeg's checked call: every asm kernel this machine can run gives the callee-saved
