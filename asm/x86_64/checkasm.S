@@ -3,8 +3,9 @@
 //
 // Rust prototype (System V x86-64 ABI):
 //   extern "C" fn lanner_checkasm_call(f: *const (), args: *const u64, ret: *mut f32) -> u64;
-// Calls f(args[0], ..., args[5]) (integer / pointer arguments), stores its xmm0 (an f32 result)
-// at *ret, and returns the OR of (register ^ the value it was given) over rbx, rbp, r12..r15:
+// Calls f(args[0], ..., args[5]) (integer / pointer arguments; xmm0 = 1.0 for a kernel that takes
+// one f32 argument, which travels in xmm0 beside the integer ones), stores its xmm0 (an f32
+// result) at *ret, and returns the OR of (register ^ the value it was given) over rbx, rbp, r12..r15:
 // 0 when every callee-saved register survived. Used by the tests in src/backend/cpu/table.rs.
 
         .intel_syntax noprefix
@@ -34,6 +35,8 @@ lanner_checkasm_call:
         mov     r8, [rsi + 32]
         mov     r9, [rsi + 40]
         mov     rsi, [rsi + 8]
+        mov     r10d, 0x3F800000                // 1.0f
+        movd    xmm0, r10d
         call    rax
         pop     rdx
         movss   dword ptr [rdx], xmm0

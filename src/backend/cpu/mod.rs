@@ -15,6 +15,7 @@ use crate::quant::q8a::{self, Q8aRow};
 use crate::tensor::QTensor;
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::ops::Range;
 use std::sync::Arc;
 
 thread_local! {
@@ -265,6 +266,139 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
+/// At most this many tokens share an attention task (their scores and the K/V blocks they read
+/// stay in cache together), and fewer when their scores would pass `ATTN_SCRATCH_FLOATS`.
+const ATTN_MAX_TOKENS: usize = 16;
+const ATTN_SCRATCH_FLOATS: usize = 1 << 16;
+
+/// One attention task: tokens `tokens` (0 = the sequence's first row in the batch) of sequence
+/// `seq`, query heads `heads`.
+struct AttnTask {
+    seq: usize,
+    tokens: Range<usize>,
+    heads: Range<usize>,
+}
+
+/// What every attention task reads and writes.
+struct AttnIo<'a> {
+    k: &'static table::Kernels,
+    pool: &'a KvPool,
+    layer: usize,
+    shape: AttnShape,
+    q: &'a [f32],
+    /// The output, `q`'s shape; each task writes its own (token, head) slices.
+    out: SendPtr,
+}
+
+/// One attention task's scratch, kept across the tasks a thread runs.
+#[derive(Default)]
+struct AttnScratch {
+    /// Scores, then softmax numerators: per token, one run of its keys' length per head.
+    p: Vec<f32>,
+    /// Per (token, head): the largest score, then the softmax denominator.
+    m: Vec<f32>,
+    /// Per token: where its runs start in `p`.
+    at: Vec<usize>,
+}
+
+/// The key positions `keys` of a sequence (`blocks`) cut at KV block boundaries: per piece, in
+/// order, its first position, how many it has, and its rows of K and V from the piece's first
+/// position to the block's end (`pool.kv_dim` floats apart).
+fn kv_pieces<'a>(pool: &'a KvPool, layer: usize, blocks: &'a [u32], keys: Range<usize>) -> impl Iterator<Item = (usize, usize, &'a [f32], &'a [f32])> + 'a {
+    let (bs, dim) = (pool.block_size, pool.kv_dim);
+    let mut j = keys.start;
+    std::iter::from_fn(move || {
+        if j >= keys.end {
+            return None;
+        }
+        let (block, slot) = (blocks[j / bs], j % bs);
+        let n = (bs - slot).min(keys.end - j);
+        j += n;
+        Some((j - n, n, &pool.k(block, layer)[slot * dim..], &pool.v(block, layer)[slot * dim..]))
+    })
+}
+
+/// One attention task: each of its tokens (at position `pos`) attends to keys `first..=pos`
+/// (`first` > 0 under a sliding window), each query head to its KV head's keys. Walks the
+/// blocks covering every token's keys twice, for the scores, then for the weighted sums of the
+/// values: each block of K and V is read from memory once per task and stays in L1 for all of
+/// its tokens and heads. The kernels take a (token, head)'s keys of one block per call. The softmax subtracts each (token, head)'s largest score before
+/// exponentiating.
+fn attend(io: &AttnIo, sq: &AttnSeq, task: &AttnTask, scr: &mut AttnScratch) {
+    let AttnShape { n_head, n_kv_head, head_dim: hd, scale, window } = io.shape;
+    let (k, pool, width, group) = (io.k, io.pool, n_head * hd, n_head / n_kv_head);
+    let nh = task.heads.len();
+    let keys = |t: usize| {
+        let pos = sq.start + t;
+        window.map_or(0, |w| (pos + 1).saturating_sub(w))..pos + 1
+    };
+    let all = keys(task.tokens.start).start..keys(task.tokens.end - 1).end;
+    let AttnScratch { p, m, at } = scr;
+    at.clear();
+    let mut total = 0;
+    for t in task.tokens.clone() {
+        at.push(total);
+        total += nh * keys(t).len();
+    }
+    let at = &at[..];
+    p.resize(total, 0.0);
+    m.clear();
+    m.resize(task.tokens.len() * nh, f32::NEG_INFINITY);
+    // The task's heads by KV head: each KV head's rows of a block stay in L1 while every token
+    // and query head that reads them goes by.
+    let (h0, h1) = (task.heads.start, task.heads.end);
+    let by_kv_head = move || (h0 / group..=(h1 - 1) / group).map(move |g| (g * group).max(h0)..((g + 1) * group).min(h1));
+    // (token, head) pairs that see part of the piece of keys j0..j0 + n: where their run of p
+    // starts, the first key they see, how many, and their index in m
+    let runs = |j0: usize, n: usize| {
+        by_kv_head().flat_map(move |heads| {
+            task.tokens.clone().enumerate().flat_map(move |(i, t)| {
+                let kt = keys(t);
+                let (a, b) = (j0.max(kt.start), (j0 + n).min(kt.end));
+                let seen = a < b;
+                heads.clone().filter(move |_| seen).map(move |h| {
+                    let hi = h - h0;
+                    (t, h, at[i] + hi * kt.len() + (a - kt.start), a, b - a, i * nh + hi)
+                })
+            })
+        })
+    };
+    let dim = pool.kv_dim;
+    for (j0, n, kb, _) in kv_pieces(pool, io.layer, sq.blocks, all.clone()) {
+        for (t, h, run, a, len, mi) in runs(j0, n) {
+            let qh = &io.q[(sq.row0 + t) * width + h * hd..][..hd];
+            let rows = &kb[(a - j0) * dim + (h / group) * hd..];
+            let max = (k.attn_scores)(qh, rows, dim, scale, &mut p[run..run + len]);
+            m[mi] = m[mi].max(max);
+        }
+    }
+    for (i, t) in task.tokens.clone().enumerate() {
+        let len = keys(t).len();
+        for (hi, mh) in m[i * nh..(i + 1) * nh].iter_mut().enumerate() {
+            let run = at[i] + hi * len;
+            *mh = (k.attn_softmax)(&mut p[run..run + len], *mh);
+        }
+    }
+    // SAFETY: the (token, head) slices of the output are written by this task alone.
+    let out = |t: usize| unsafe { std::slice::from_raw_parts_mut(io.out.0.add((sq.row0 + t) * width + h0 * hd), nh * hd) };
+    for t in task.tokens.clone() {
+        out(t).fill(0.0);
+    }
+    for (j0, n, _, vb) in kv_pieces(pool, io.layer, sq.blocks, all) {
+        for (t, h, run, a, len, _) in runs(j0, n) {
+            let rows = &vb[(a - j0) * dim + (h / group) * hd..];
+            let o = &mut out(t)[(h - h0) * hd..][..hd];
+            (k.attn_accum)(&p[run..run + len], rows, dim, o);
+        }
+    }
+    for (i, t) in task.tokens.clone().enumerate() {
+        for (oh, &sum) in out(t).chunks_exact_mut(hd).zip(&m[i * nh..(i + 1) * nh]) {
+            let inv = 1.0 / sum;
+            oh.iter_mut().for_each(|v| *v *= inv);
+        }
+    }
+}
+
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
         let gemm = self.k.gemm_packed.map_or(self.k.gemm_name, |g| g.name);
@@ -442,73 +576,45 @@ impl Backend for CpuBackend {
     }
 
     fn attention(&self, pool: &KvPool, layer: usize, seqs: &[AttnSeq], q: &[f32], s: AttnShape, out: &mut [f32]) {
-        let hd = s.head_dim;
-        let width = s.n_head * hd;
-        let group = s.n_head / s.n_kv_head;
-        let kv_dim = pool.kv_dim;
-        let bs = pool.block_size;
-        // one task per (token, head)
-        let tasks: Vec<(usize, usize, usize)> = seqs
+        // Tasks of up to `tile` consecutive tokens of one sequence and a run of query heads: all
+        // of them when there are enough tasks to keep every thread busy (a block of K or V then
+        // serves every head and token of the task from L1), fewer heads otherwise.
+        let longest = seqs.iter().map(|sq| sq.start + sq.n_tokens).max().unwrap_or(0);
+        let tile = (ATTN_SCRATCH_FLOATS / (s.n_head * longest).max(1)).clamp(1, ATTN_MAX_TOKENS);
+        let token_runs: usize = seqs.iter().map(|sq| sq.n_tokens.div_ceil(tile)).sum();
+        let split = if self.threads == 1 { 1 } else { (4 * self.threads).div_ceil(token_runs.max(1)).clamp(1, s.n_head) };
+        let per_task = s.n_head.div_ceil(split);
+        let tasks: Vec<AttnTask> = seqs
             .iter()
             .enumerate()
-            .flat_map(|(si, sq)| (0..sq.n_tokens).flat_map(move |i| (0..s.n_head).map(move |h| (si, i, h))))
+            .flat_map(|(seq, sq)| {
+                (0..sq.n_tokens).step_by(tile).flat_map(move |t| {
+                    (0..s.n_head).step_by(per_task).map(move |h| AttnTask {
+                        seq,
+                        tokens: t..(t + tile).min(sq.n_tokens),
+                        heads: h..(h + per_task).min(s.n_head),
+                    })
+                })
+            })
             .collect();
-        let out_ptr = SendPtr(out.as_mut_ptr());
-        let dot = self.k.dot_f32;
-        self.pool.install(|| {
-            tasks.par_iter().for_each_init(
-                || (Vec::<f32>::new(), vec![0f32; hd]),
-                |(scores, acc), &(si, i, h)| {
-                    let sq = &seqs[si];
-                    let row = sq.row0 + i;
-                    let pos = sq.start + i;
-                    let qh = &q[row * width + h * hd..row * width + (h + 1) * hd];
-                    let kvo = (h / group) * hd;
-                    scores.clear();
-                    let mut max = f32::NEG_INFINITY;
-                    let first = s.window.map_or(0, |w| (pos + 1).saturating_sub(w));
-                    for j in first..=pos {
-                        let k = pool.k(sq.blocks[j / bs], layer);
-                        let o = (j % bs) * kv_dim + kvo;
-                        let sc = dot(qh, &k[o..o + hd]) * s.scale;
-                        max = max.max(sc);
-                        scores.push(sc);
-                    }
-                    let mut sum = 0f32;
-                    for sc in scores.iter_mut() {
-                        *sc = (*sc - max).exp();
-                        sum += *sc;
-                    }
-                    acc.iter_mut().for_each(|a| *a = 0.0);
-                    for (j, &p) in (first..).zip(scores.iter()) {
-                        let v = pool.v(sq.blocks[j / bs], layer);
-                        let o = (j % bs) * kv_dim + kvo;
-                        axpy(acc, p, &v[o..o + hd]);
-                    }
-                    let inv = 1.0 / sum;
-                    let op = out_ptr;
-                    for (d, a) in acc.iter().enumerate() {
-                        // SAFETY: each (row, head) slice is written by exactly one task.
-                        unsafe { *op.0.add(row * width + h * hd + d) = a * inv };
-                    }
-                },
-            )
-        });
+        let io = AttnIo { k: self.k, pool, layer, shape: s, q, out: SendPtr(out.as_mut_ptr()) };
+        if self.threads == 1 {
+            // one thread: run here rather than hand the work to the pool's thread and wait
+            let mut scr = AttnScratch::default();
+            tasks.iter().for_each(|t| attend(&io, &seqs[t.seq], t, &mut scr));
+            return;
+        }
+        self.pool.install(|| tasks.par_iter().for_each_init(AttnScratch::default, |scr, t| attend(&io, &seqs[t.seq], t, scr)));
     }
 
     fn swiglu(&self, gate: &mut [f32], up: &[f32]) {
-        for (g, &u) in gate.iter_mut().zip(up) {
-            let x = *g;
-            *g = x / (1.0 + (-x).exp()) * u;
-        }
+        assert_eq!(gate.len(), up.len(), "swiglu: shapes");
+        (self.k.swiglu)(gate, up);
     }
 
     fn geglu(&self, gate: &mut [f32], up: &[f32]) {
-        const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-        for (g, &u) in gate.iter_mut().zip(up) {
-            let x = *g;
-            *g = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh()) * u;
-        }
+        assert_eq!(gate.len(), up.len(), "geglu: shapes");
+        (self.k.geglu)(gate, up);
     }
 
     fn scale(&self, x: &mut [f32], s: f32) {
@@ -680,5 +786,99 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Naive attention of one query head (f64 softmax over keys `first..=pos`).
+    #[allow(clippy::too_many_arguments)]
+    fn naive_head(pool: &KvPool, layer: usize, blocks: &[u32], pos: usize, first: usize, q: &[f32], kvo: usize, scale: f32) -> Vec<f64> {
+        let (bs, dim, hd) = (pool.block_size, pool.kv_dim, q.len());
+        let row = |data: &dyn Fn(u32) -> Vec<f32>, j: usize| data(blocks[j / bs])[(j % bs) * dim + kvo..][..hd].to_vec();
+        let ks = |b: u32| pool.k(b, layer).to_vec();
+        let vs = |b: u32| pool.v(b, layer).to_vec();
+        let scores: Vec<f64> = (first..=pos).map(|j| scale as f64 * row(&ks, j).iter().zip(q).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>()).collect();
+        let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        let mut out = vec![0f64; hd];
+        for (j, w) in (first..=pos).zip(&e) {
+            for (o, v) in out.iter_mut().zip(row(&vs, j)) {
+                *o += w / sum * v as f64;
+            }
+        }
+        out
+    }
+
+    /// Attention over the paged KV cache against a naive f64 softmax, at every kernel tier, with
+    /// one and several threads: grouped heads, odd head sizes, partial first and last blocks,
+    /// sliding windows (down to a single key), a sequence decoding after a cached prefix beside
+    /// one prefilling from position 0.
+    #[test]
+    fn attention_matches_naive_reference() {
+        use crate::kv::SeqKv;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut checked = 0;
+        for &tier in &table::available_tiers() {
+            let kernels: &'static table::Kernels = Box::leak(Box::new(table::Kernels::for_tier(tier)));
+            for threads in [1usize, 3] {
+                let be = CpuBackend { k: kernels, ..CpuBackend::new(threads).unwrap() };
+                for (n_head, n_kv_head, hd) in [(9usize, 3usize, 64usize), (4, 1, 256), (2, 2, 13), (14, 2, 80)] {
+                    for bs in [16usize, 5] {
+                        for window in [None, Some(1), Some(7), Some(40)] {
+                            let (kv_dim, layer) = (n_kv_head * hd, 1);
+                            let pool = Arc::new(KvPool::new(2, kv_dim, bs, 64).unwrap());
+                            // (cached positions, new tokens) per sequence
+                            let plan = [(37usize, 3usize), (0, 21)];
+                            let mut kvs = Vec::new();
+                            for &(cached, new) in &plan {
+                                let mut kv = SeqKv::new(pool.clone());
+                                kv.reserve(cached + new).unwrap();
+                                for pos in 0..cached + new {
+                                    let (b, slot) = kv.locate(pos);
+                                    let (k, v) = (rand_vec(&mut seed, kv_dim), rand_vec(&mut seed, kv_dim));
+                                    pool.write(b, layer, slot, &k, &v).unwrap();
+                                }
+                                kvs.push(kv);
+                            }
+                            let mut row0 = 0;
+                            let seqs: Vec<AttnSeq> = plan
+                                .iter()
+                                .zip(&kvs)
+                                .map(|(&(cached, new), kv)| {
+                                    row0 += new;
+                                    AttnSeq { blocks: &kv.blocks, start: cached, n_tokens: new, row0: row0 - new }
+                                })
+                                .collect();
+                            let width = n_head * hd;
+                            let q = rand_vec(&mut seed, row0 * width);
+                            let scale = 1.0 / (hd as f32).sqrt();
+                            let shape = AttnShape { n_head, n_kv_head, head_dim: hd, scale, window };
+                            let mut out = vec![f32::NAN; row0 * width];
+                            be.attention(&pool, layer, &seqs, &q, shape, &mut out);
+                            for sq in &seqs {
+                                for i in 0..sq.n_tokens {
+                                    let (row, pos) = (sq.row0 + i, sq.start + i);
+                                    let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
+                                    for h in 0..n_head {
+                                        let qh = &q[row * width + h * hd..][..hd];
+                                        let want = naive_head(&pool, layer, sq.blocks, pos, first, qh, h / (n_head / n_kv_head) * hd, scale);
+                                        let got = &out[row * width + h * hd..][..hd];
+                                        for (d, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                                            assert!(
+                                                (g as f64 - w).abs() <= 2e-6,
+                                                "{} threads={threads} heads {n_head}/{n_kv_head} hd={hd} bs={bs} window={window:?}: \
+                                                 row {row} (position {pos}) head {h} value {d}: {g} vs {w}",
+                                                kernels.attn_name
+                                            );
+                                        }
+                                    }
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("attention: {checked} (token, shape) cases");
     }
 }

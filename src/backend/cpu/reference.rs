@@ -21,6 +21,26 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// SwiGLU: `gate[i] = silu(gate[i]) * up[i]`, silu(x) = x / (1 + exp(-x)).
+pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = x / (1.0 + (-x).exp()) * u;
+    }
+}
+
+/// `sqrt(2 / pi)`, of GELU's tanh approximation.
+pub const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+
+/// GeGLU: `gate[i] = gelu(gate[i]) * up[i]`, GELU in its tanh approximation
+/// `0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`.
+pub fn geglu(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh()) * u;
+    }
+}
+
 /// GEMM microkernel reference, dot-product form: a 4 x 4 tile
 /// `c[t * ldc + r] = sum_{i < k} w[r * ldw + i] * x[t * ldx + i]` for r, t in 0..4.
 pub fn gemm_f32_4x4(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
@@ -54,6 +74,41 @@ pub fn transpose_16x16(src: &[f32], lds: usize, dst: &mut [f32], ldd: usize) {
     for i in 0..16 {
         for j in 0..16 {
             dst[j * ldd + i] = src[i * lds + j];
+        }
+    }
+}
+
+/// Attention scores of one query against `out.len()` cached keys, `stride` floats apart:
+/// `out[j] = scale * dot(q, k[j * stride..j * stride + q.len()])`. Returns the largest score
+/// (-inf when there are none), which the softmax subtracts before exponentiating.
+pub fn attn_scores(q: &[f32], k: &[f32], stride: usize, scale: f32, out: &mut [f32]) -> f32 {
+    let hd = q.len();
+    let mut max = f32::NEG_INFINITY;
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = scale * dot_f32(q, &k[j * stride..j * stride + hd]);
+        max = max.max(*o);
+    }
+    max
+}
+
+/// Softmax numerators in place, `x[i] = exp(x[i] - max)`; returns their sum (the denominator).
+/// `max` is the largest of the values, so every argument of exp is at most 0.
+pub fn attn_softmax(x: &mut [f32], max: f32) -> f32 {
+    let mut sum = 0f32;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    sum
+}
+
+/// Probability-weighted sum of `p.len()` cached value rows, `stride` floats apart, into `acc`:
+/// `acc[d] += sum_j p[j] * v[j * stride + d]` for d < acc.len().
+pub fn attn_accum(p: &[f32], v: &[f32], stride: usize, acc: &mut [f32]) {
+    let hd = acc.len();
+    for (j, &w) in p.iter().enumerate() {
+        for (a, &x) in acc.iter_mut().zip(&v[j * stride..j * stride + hd]) {
+            *a += w * x;
         }
     }
 }

@@ -30,6 +30,21 @@ pub struct Kernels {
     pub gemm_f32_4x4: GemmKernel,
     pub gemm_k_multiple: usize,
     pub gemm_name: &'static str,
+    /// Attention scores of one query head against a run of cached keys (see
+    /// `reference::attn_scores`): `f(q, k, stride, scale, out)`, returns the largest score.
+    pub attn_scores: AttnScores,
+    /// Softmax numerators in place (see `reference::attn_softmax`): `f(x, max)`, returns their
+    /// sum.
+    pub attn_softmax: fn(&mut [f32], f32) -> f32,
+    /// Probability-weighted sum of a run of cached value rows (see `reference::attn_accum`):
+    /// `f(p, v, stride, acc)`.
+    pub attn_accum: AttnAccum,
+    pub attn_name: &'static str,
+    /// Gated activations of the feed-forward block, `f(gate, up)` (see `reference::swiglu` and
+    /// `reference::geglu`); gate.len() == up.len().
+    pub swiglu: fn(&mut [f32], &[f32]),
+    pub geglu: fn(&mut [f32], &[f32]),
+    pub glu_name: &'static str,
     /// GEMM microkernel over packed panels (see `reference::gemm_packed`), where the tier has
     /// one: the framework then packs dequantized weights and activations for it and the 4 x 4
     /// kernel above is not used.
@@ -64,6 +79,8 @@ pub type PackedKernel = unsafe fn(&[f32], &[f32], usize, *mut f32, usize);
 
 pub type GemmKernel = fn(&[f32], usize, &[f32], usize, usize, &mut [f32], usize);
 pub type DotQ8a = fn(&[u8], Q8a<'_>, &mut [f32]);
+pub type AttnScores = fn(&[f32], &[f32], usize, f32, &mut [f32]) -> f32;
+pub type AttnAccum = fn(&[f32], &[f32], usize, &mut [f32]);
 pub type DequantFn = fn(&[u8], &mut [f32]);
 
 impl Kernels {
@@ -101,6 +118,13 @@ impl Kernels {
             gemm_f32_4x4: reference::gemm_f32_4x4,
             gemm_k_multiple: 1,
             gemm_name: "gemm_f32_4x4_scalar",
+            attn_scores: reference::attn_scores,
+            attn_softmax: reference::attn_softmax,
+            attn_accum: reference::attn_accum,
+            attn_name: "attn_scalar",
+            swiglu: reference::swiglu,
+            geglu: reference::geglu,
+            glu_name: "glu_scalar",
             gemm_packed: None,
             dequant_f32: [None; 15],
             transpose_16x16: None,
@@ -133,9 +157,11 @@ pub fn kernels_summary() -> String {
     let int8 = if int8.is_empty() { "none".to_string() } else { format!("{} ({})", list(int8), k.quantize_q8a_name) };
     let dequant: Vec<&str> = k.dequant_f32.iter().flatten().map(|(_, n)| *n).collect();
     format!(
-        "{}; {}; fused row x f32: {}; decode row x int8 (Q8A): {}; rows to f32: {}; everything else: scalar Rust references",
+        "{}; {}; {}; {}; fused row x f32: {}; decode row x int8 (Q8A): {}; rows to f32: {}; everything else: scalar Rust references",
         k.dot_f32_name,
         k.gemm_packed.map_or(k.gemm_name, |g| g.name),
+        k.attn_name,
+        k.glu_name,
         list(rows),
         int8,
         list(dequant)
@@ -158,7 +184,7 @@ fn same_family(t: Tier, top: Tier) -> bool {
 
 #[cfg(all(lanner_asm, target_arch = "x86_64"))]
 pub(crate) mod x86 {
-    use super::{Kernels, Tier};
+    use super::{reference, Kernels, Tier};
 
     use super::type_index;
     use crate::quant::q8a::Q8a;
@@ -209,7 +235,70 @@ pub(crate) mod x86 {
         fn lanner_dequant_q6_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_f16_avx2(src: *const u8, dst: *mut f32, n: usize);
         fn lanner_dequant_bf16_avx2(src: *const u8, dst: *mut f32, n: usize);
+        fn lanner_attn_scores_avx512(q: *const f32, k: *const f32, stride: usize, n: usize, hd: usize, out: *mut f32, scale: f32) -> f32;
+        fn lanner_attn_accum_avx512(p: *const f32, v: *const f32, stride: usize, n: usize, hd: usize, acc: *mut f32);
+        fn lanner_attn_softmax_avx512(x: *mut f32, n: usize, max: f32) -> f32;
+        fn lanner_attn_scores_avx2(q: *const f32, k: *const f32, stride: usize, n: usize, hd: usize, out: *mut f32, scale: f32) -> f32;
+        fn lanner_attn_accum_avx2(p: *const f32, v: *const f32, stride: usize, n: usize, hd: usize, acc: *mut f32);
+        fn lanner_attn_softmax_avx2(x: *mut f32, n: usize, max: f32) -> f32;
+        fn lanner_glu_avx512(gate: *mut f32, up: *const f32, n: usize, a1: f32, a3: f32);
+        fn lanner_glu_avx2(gate: *mut f32, up: *const f32, n: usize, a1: f32, a3: f32);
     }
+
+    /// Whether `n` rows of `hd` floats, `stride` floats apart, fit in `len` floats.
+    fn rows_fit(n: usize, hd: usize, stride: usize, len: usize) -> bool {
+        n == 0 || (n - 1).checked_mul(stride).and_then(|x| x.checked_add(hd)).is_some_and(|need| need <= len)
+    }
+
+    /// Wrap the attention kernels of one tier: check the lengths (the asm trusts them) per call.
+    macro_rules! attn_kernels {
+        ($scores:ident, $softmax:ident, $accum:ident, $asm_scores:ident, $asm_softmax:ident, $asm_accum:ident) => {
+            fn $scores(q: &[f32], k: &[f32], stride: usize, scale: f32, out: &mut [f32]) -> f32 {
+                assert!(rows_fit(out.len(), q.len(), stride, k.len()), "attn_scores: keys shorter than out.len() rows");
+                // SAFETY: tier checked when the table was filled; out.len() rows of q.len() floats
+                // are read from k (checked above), out.len() floats written.
+                unsafe { $asm_scores(q.as_ptr(), k.as_ptr(), stride, out.len(), q.len(), out.as_mut_ptr(), scale) }
+            }
+
+            fn $softmax(x: &mut [f32], max: f32) -> f32 {
+                // SAFETY: tier checked when the table was filled; x.len() floats read and written.
+                unsafe { $asm_softmax(x.as_mut_ptr(), x.len(), max) }
+            }
+
+            fn $accum(p: &[f32], v: &[f32], stride: usize, acc: &mut [f32]) {
+                assert!(rows_fit(p.len(), acc.len(), stride, v.len()), "attn_accum: values shorter than p.len() rows");
+                // SAFETY: tier checked when the table was filled; p.len() rows of acc.len() floats
+                // are read from v (checked above), acc.len() floats read and written.
+                unsafe { $asm_accum(p.as_ptr(), v.as_ptr(), stride, p.len(), acc.len(), acc.as_mut_ptr()) }
+            }
+        };
+    }
+    attn_kernels!(attn_scores_avx512, attn_softmax_avx512, attn_accum_avx512, lanner_attn_scores_avx512, lanner_attn_softmax_avx512, lanner_attn_accum_avx512);
+    /// The gated activations through one kernel, `x * up / (1 + exp(a1 x + a3 x^3))`: SiLU is
+    /// x sigmoid(x) (a1 = -1), tanh-GELU is x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)).
+    const SWIGLU: (f32, f32) = (-1.0, 0.0);
+    const GEGLU: (f32, f32) = (-2.0 * reference::SQRT_2_OVER_PI, -2.0 * reference::SQRT_2_OVER_PI * 0.044_715);
+
+    /// Wrap a gated-activation kernel as the SwiGLU and GeGLU entries.
+    macro_rules! glu_kernels {
+        ($swiglu:ident, $geglu:ident, $asm:ident) => {
+            fn $swiglu(gate: &mut [f32], up: &[f32]) {
+                assert_eq!(gate.len(), up.len(), "swiglu: shapes");
+                // SAFETY: tier checked when the table was filled; gate.len() floats of each.
+                unsafe { $asm(gate.as_mut_ptr(), up.as_ptr(), gate.len(), SWIGLU.0, SWIGLU.1) }
+            }
+
+            fn $geglu(gate: &mut [f32], up: &[f32]) {
+                assert_eq!(gate.len(), up.len(), "geglu: shapes");
+                // SAFETY: as above.
+                unsafe { $asm(gate.as_mut_ptr(), up.as_ptr(), gate.len(), GEGLU.0, GEGLU.1) }
+            }
+        };
+    }
+    glu_kernels!(swiglu_avx512, geglu_avx512, lanner_glu_avx512);
+    glu_kernels!(swiglu_avx2, geglu_avx2, lanner_glu_avx2);
+
+    attn_kernels!(attn_scores_avx2, attn_softmax_avx2, attn_accum_avx2, lanner_attn_scores_avx2, lanner_attn_softmax_avx2, lanner_attn_accum_avx2);
 
     /// Wrap a packed GEMM microkernel: checks the panels' lengths (the asm trusts them).
     macro_rules! packed_kernel {
@@ -350,8 +439,8 @@ pub(crate) mod x86 {
         unsafe { lanner_dot_f32_avx512(a.as_ptr(), b.as_ptr(), n) }
     }
 
-    /// Every asm entry point with at most six integer/pointer arguments, the lowest tier that
-    /// runs it, and arguments for a small valid call (for the callee-saved register check):
+    /// Every asm entry point with at most six integer/pointer arguments (and at most one f32,
+    /// which the harness sets to 1.0), the lowest tier that runs it, and arguments for a small valid call (for the callee-saved register check):
     /// (name, tier, function, args), args pointing into `buf` (>= 64 KiB, zeroed floats and bytes).
     #[cfg(test)]
     pub fn asm_entry_points(buf: &mut [u8]) -> Vec<(&'static str, Tier, *const (), [u64; 6])> {
@@ -383,6 +472,15 @@ pub(crate) mod x86 {
             ("dot_q5_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q5_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q6_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q6_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
+            // 37 rows of 72 floats, 80 apart (xmm0 = scale = 1 from the harness)
+            ("attn_scores_avx2", Tier::Avx2, f(lanner_attn_scores_avx2 as *const ()), [a, b, 80, 37, 72, c]),
+            ("attn_accum_avx2", Tier::Avx2, f(lanner_attn_accum_avx2 as *const ()), [a, b, 80, 37, 72, c]),
+            ("attn_softmax_avx2", Tier::Avx2, f(lanner_attn_softmax_avx2 as *const ()), [a, 37, 0, 0, 0, 0]),
+            ("attn_scores_avx512", Tier::Avx512, f(lanner_attn_scores_avx512 as *const ()), [a, b, 80, 37, 72, c]),
+            ("attn_accum_avx512", Tier::Avx512, f(lanner_attn_accum_avx512 as *const ()), [a, b, 80, 37, 72, c]),
+            ("glu_avx2", Tier::Avx2, f(lanner_glu_avx2 as *const ()), [a, b, 37, 0, 0, 0]),
+            ("glu_avx512", Tier::Avx512, f(lanner_glu_avx512 as *const ()), [a, b, 37, 0, 0, 0]),
+            ("attn_softmax_avx512", Tier::Avx512, f(lanner_attn_softmax_avx512 as *const ()), [a, 37, 0, 0, 0, 0]),
             ("dequant_q8_0_avx512", Tier::Avx512, f(lanner_dequant_q8_0_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q4_0_avx512", Tier::Avx512, f(lanner_dequant_q4_0_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q4_1_avx512", Tier::Avx512, f(lanner_dequant_q4_1_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
@@ -411,6 +509,13 @@ pub(crate) mod x86 {
         k.gemm_f32_4x4 = gemm_f32_4x4_avx2;
         k.gemm_k_multiple = 8;
         k.gemm_name = "gemm_f32_4x4_avx2";
+        k.attn_scores = attn_scores_avx2;
+        k.attn_softmax = attn_softmax_avx2;
+        k.attn_accum = attn_accum_avx2;
+        k.attn_name = "attn_avx2";
+        k.swiglu = swiglu_avx2;
+        k.geglu = geglu_avx2;
+        k.glu_name = "glu_avx2";
         k.gemm_packed = Some(super::PackedGemm { f: gemm_packed_6x16_avx2, mr: 6, nr: 16, name: "gemm_packed_6x16_avx2" });
         k.quantize_q8a = quantize_q8a_avx2;
         k.quantize_q8a_name = "quantize_q8a_avx2";
@@ -464,6 +569,13 @@ pub(crate) mod x86 {
         k.gemm_f32_4x4 = gemm_f32_4x4_avx512;
         k.gemm_k_multiple = 16;
         k.gemm_name = "gemm_f32_4x4_avx512";
+        k.attn_scores = attn_scores_avx512;
+        k.attn_softmax = attn_softmax_avx512;
+        k.attn_accum = attn_accum_avx512;
+        k.attn_name = "attn_avx512";
+        k.swiglu = swiglu_avx512;
+        k.geglu = geglu_avx512;
+        k.glu_name = "glu_avx512";
         k.gemm_packed = Some(super::PackedGemm { f: gemm_packed_12x32_avx512, mr: 12, nr: 32, name: "gemm_packed_12x32_avx512" });
         k.transpose_16x16 = Some((transpose_16x16_avx512, "transpose_16x16_avx512"));
         k.quantize_q8a = quantize_q8a_avx512;
@@ -804,6 +916,233 @@ mod checkasm {
         eprintln!("checkasm dot_rows_q8a: {checked} cases, largest |error| / tolerance {worst:.3}");
     }
 
+    /// Head sizes for the attention kernels: every tail shape of the 8-, 16-, 32- and 64-float
+    /// steps, the usual head_dim values and larger.
+    const HEAD_DIMS: &[usize] = &[0, 1, 5, 8, 13, 16, 31, 32, 33, 40, 63, 64, 72, 80, 96, 100, 112, 128, 200, 255, 256];
+    /// Key counts: partial tiles of 8 and 16 keys, one and several whole tiles, and more.
+    const KEY_COUNTS: &[usize] = &[0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48];
+
+    /// `n` rows of `hd` random values, `stride` apart, starting `off` floats into the buffer; the
+    /// padding between and after the rows is NaN, so a kernel that used any of it would show.
+    fn kv_rows(rng: &mut Rng, n: usize, hd: usize, stride: usize, off: usize) -> Vec<f32> {
+        let len = if n == 0 { 0 } else { (n - 1) * stride + hd };
+        let mut buf = vec![f32::NAN; off + len + 8];
+        for j in 0..n {
+            buf[off + j * stride..off + j * stride + hd].iter_mut().for_each(|v| *v = rng.f32());
+        }
+        buf
+    }
+
+    /// Attention scores against the reference: tolerance scaled to scale * sum |q k| (the kernels
+    /// sum the products in a different order); the returned maximum must be the largest score
+    /// written, bit for bit, and the values around `out` must stay untouched.
+    #[test]
+    fn attn_scores_every_tier() {
+        let seed = seed_or(0xA77E_u64);
+        let mut rng = Rng(seed | 1);
+        let (mut checked, mut worst) = (0, 0f32);
+        for &tier in &available_tiers() {
+            let k = Kernels::for_tier(tier);
+            for &hd in HEAD_DIMS {
+                for &n in KEY_COUNTS {
+                    for (pad, off) in [(0usize, 0usize), (3, 1), (hd + 5, 1)] {
+                        let stride = hd + pad;
+                        let qs: Vec<f32> = (0..hd + off).map(|_| rng.f32()).collect();
+                        let q = &qs[off..];
+                        let kbuf = kv_rows(&mut rng, n, hd, stride, off);
+                        let keys = &kbuf[off..kbuf.len() - 8];
+                        let scale = 0.125 + rng.f32().abs();
+                        let mut out = vec![f32::NAN; n + 2 + off];
+                        let got_max = (k.attn_scores)(q, keys, stride, scale, &mut out[1 + off..1 + off + n]);
+                        let mut want = vec![0f32; n];
+                        reference::attn_scores(q, keys, stride, scale, &mut want);
+                        let got = &out[1 + off..1 + off + n];
+                        for j in 0..n {
+                            let row = &keys[j * stride..j * stride + hd];
+                            let mag: f32 = scale * q.iter().zip(row).map(|(a, b)| (a * b).abs()).sum::<f32>();
+                            let tol = 1e-6 * mag + 1e-30;
+                            worst = worst.max((got[j] - want[j]).abs() / tol);
+                            assert!(
+                                (got[j] - want[j]).abs() <= tol,
+                                "{} (tier {}) hd={hd} n={n} stride={stride} off={off}, key {j}: {} vs reference {} (seed {seed:#x})",
+                                k.attn_name,
+                                tier.name(),
+                                got[j],
+                                want[j]
+                            );
+                        }
+                        let max = got.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                        assert!(
+                            got_max.to_bits() == max.to_bits(),
+                            "{} (tier {}) hd={hd} n={n}: returned maximum {got_max}, largest score {max} (seed {seed:#x})",
+                            k.attn_name,
+                            tier.name()
+                        );
+                        assert!(out[..1 + off].iter().chain(&out[1 + off + n..]).all(|v| v.is_nan()), "{} wrote outside its scores", k.attn_name);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("checkasm attn_scores: {checked} cases, largest |error| / tolerance {worst:.3}");
+    }
+
+    /// Weighted sums of value rows against the reference: tolerance scaled to |acc| + sum |p v|
+    /// per value; the values around `acc` must stay untouched.
+    #[test]
+    fn attn_accum_every_tier() {
+        let seed = seed_or(0xACC0_u64);
+        let mut rng = Rng(seed | 1);
+        let (mut checked, mut worst) = (0, 0f32);
+        for &tier in &available_tiers() {
+            let k = Kernels::for_tier(tier);
+            for &hd in HEAD_DIMS {
+                for &n in KEY_COUNTS {
+                    for (pad, off) in [(0usize, 0usize), (3, 1), (hd + 5, 1)] {
+                        let stride = hd + pad;
+                        // softmax-like weights: non-negative, some exactly zero
+                        let ps: Vec<f32> = (0..n + off).map(|_| if rng.next() % 5 == 0 { 0.0 } else { rng.f32().abs() }).collect();
+                        let p = &ps[off..];
+                        let vbuf = kv_rows(&mut rng, n, hd, stride, off);
+                        let values = &vbuf[off..vbuf.len() - 8];
+                        let mut acc = vec![f32::NAN; hd + 2 + off];
+                        acc[1 + off..1 + off + hd].iter_mut().for_each(|v| *v = rng.f32());
+                        let mut want = acc[1 + off..1 + off + hd].to_vec();
+                        let start = want.clone();
+                        (k.attn_accum)(p, values, stride, &mut acc[1 + off..1 + off + hd]);
+                        reference::attn_accum(p, values, stride, &mut want);
+                        let got = &acc[1 + off..1 + off + hd];
+                        for d in 0..hd {
+                            let mag = start[d].abs() + (0..n).map(|j| (p[j] * values[j * stride + d]).abs()).sum::<f32>();
+                            let tol = 1e-6 * mag + 1e-30;
+                            worst = worst.max((got[d] - want[d]).abs() / tol);
+                            assert!(
+                                (got[d] - want[d]).abs() <= tol,
+                                "{} (tier {}) hd={hd} n={n} stride={stride} off={off}, value {d}: {} vs reference {} (seed {seed:#x})",
+                                k.attn_name,
+                                tier.name(),
+                                got[d],
+                                want[d]
+                            );
+                        }
+                        assert!(acc[..1 + off].iter().chain(&acc[1 + off + hd..]).all(|v| v.is_nan()), "{} wrote outside acc", k.attn_name);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("checkasm attn_accum: {checked} cases, largest |error| / tolerance {worst:.3}");
+    }
+
+    /// Softmax numerators against the reference (Rust's `f32::exp`): each value within 4 units
+    /// in the last place (the kernels' polynomial is good to about 1), or 1e-44 absolute where
+    /// the result is subnormal; the sum within its rounding bound of the exact sum.
+    /// Arguments of exp span [-120, 0], with exact zeros (the maximum itself), -inf (a score of
+    /// -inf) and the range where exp turns subnormal.
+    #[test]
+    fn attn_softmax_every_tier() {
+        let seed = seed_or(0x50F7_u64);
+        let mut rng = Rng(seed | 1);
+        let (mut checked, mut worst) = (0, 0f32);
+        for &tier in &available_tiers() {
+            let k = Kernels::for_tier(tier);
+            for &n in LENGTHS {
+                for off in [0usize, 1, 3] {
+                    let max = rng.f32() * 30.0;
+                    let mut buf = vec![f32::NAN; n + off + 2];
+                    for v in &mut buf[1 + off..1 + off + n] {
+                        *v = match rng.next() % 16 {
+                            0 => max,
+                            1 => f32::NEG_INFINITY,
+                            2 => max - 86.0 - 20.0 * rng.f32().abs(),
+                            _ => max - 120.0 * rng.f32().abs().powi(3),
+                        };
+                    }
+                    let mut want = buf[1 + off..1 + off + n].to_vec();
+                    let want_sum = reference::attn_softmax(&mut want, max);
+                    let sum = (k.attn_softmax)(&mut buf[1 + off..1 + off + n], max);
+                    for (i, (&g, &w)) in buf[1 + off..].iter().zip(&want).enumerate() {
+                        let tol = 4.0 * f32::EPSILON * w + 1e-44;
+                        worst = worst.max((g - w).abs() / tol);
+                        assert!(
+                            (g - w).abs() <= tol,
+                            "{} (tier {}) n={n} off={off}, value {i}: exp({}) = {g} vs reference {w} (seed {seed:#x})",
+                            k.attn_name,
+                            tier.name(),
+                            want[i].ln()
+                        );
+                    }
+                    // against the exact sum of the reference's values: each value 4 ulp off at
+                    // most, and the kernels' lanes add up to n / 8 values each, then a tree
+                    let exact: f64 = want.iter().map(|&v| v as f64).sum();
+                    let tol = ((n / 8 + 16) as f64 * f32::EPSILON as f64) * exact;
+                    assert!(
+                        (sum as f64 - exact).abs() <= tol,
+                        "{} (tier {}) n={n}: sum {sum} vs exact {exact} (reference {want_sum}) (seed {seed:#x})",
+                        k.attn_name,
+                        tier.name()
+                    );
+                    assert!(buf[..1 + off].iter().chain(&buf[1 + off + n..]).all(|v| v.is_nan()), "{} wrote outside x", k.attn_name);
+                    checked += 1;
+                }
+            }
+        }
+        eprintln!("checkasm attn_softmax: {checked} cases, largest |error| / tolerance {worst:.3}");
+    }
+
+    /// SwiGLU and GeGLU against the references: within 8 units in the last place of |x up| (the
+    /// kernels write both as x up sigmoid(y) with their own exp; the tanh form of the GeGLU
+    /// reference loses more than that to cancellation where 1 + tanh(u) is small). Gates span
+    /// +-30 (both tails of the sigmoid), with zeros, and a few at +-200 (exp overflows).
+    #[test]
+    fn glu_every_tier() {
+        let seed = seed_or(0x61E0_u64);
+        let mut rng = Rng(seed | 1);
+        let (mut checked, mut worst) = (0, 0f32);
+        type Glu = fn(&mut [f32], &[f32]);
+        for &tier in &available_tiers() {
+            let k = Kernels::for_tier(tier);
+            let kinds: [(&str, Glu, Glu); 2] = [("swiglu", k.swiglu, reference::swiglu), ("geglu", k.geglu, reference::geglu)];
+            for (what, f, reference) in kinds {
+                for &n in LENGTHS {
+                    for off in [0usize, 1, 3] {
+                        let up: Vec<f32> = (0..n + off).map(|_| rng.f32() * 4.0).collect();
+                        let up = &up[off..];
+                        let mut gate = vec![f32::NAN; n + off + 2];
+                        for v in &mut gate[1 + off..1 + off + n] {
+                            *v = match rng.next() % 16 {
+                                0 => 0.0,
+                                1 => 200.0 * rng.f32().signum(),
+                                2..=5 => 30.0 * rng.f32(),
+                                _ => 6.0 * rng.f32(),
+                            };
+                        }
+                        let x = gate[1 + off..1 + off + n].to_vec();
+                        let mut want = x.clone();
+                        reference(&mut want, up);
+                        f(&mut gate[1 + off..1 + off + n], up);
+                        for i in 0..n {
+                            let (g, w) = (gate[1 + off + i], want[i]);
+                            let tol = 8.0 * f32::EPSILON * (x[i] * up[i]).abs() + 1e-37;
+                            worst = worst.max((g - w).abs() / tol);
+                            assert!(
+                                (g - w).abs() <= tol,
+                                "{what} {} (tier {}) n={n} off={off}, value {i}: x={} up={}: {g} vs reference {w} (seed {seed:#x})",
+                                k.glu_name,
+                                tier.name(),
+                                x[i],
+                                up[i]
+                            );
+                        }
+                        assert!(gate[..1 + off].iter().chain(&gate[1 + off + n..]).all(|v| v.is_nan()), "{what} wrote outside gate");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("checkasm glu: {checked} cases, largest |error| / tolerance {worst:.3}");
+    }
+
     /// FFmpeg's checked call: every asm kernel this machine can run gives the callee-saved
     /// registers (rbx, rbp, r12..r15) back unchanged.
     #[cfg(all(lanner_asm, target_arch = "x86_64"))]
@@ -1141,6 +1480,52 @@ mod checkasm {
                         line(name, time(&k));
                         done.push(name);
                     }
+                }
+            }
+        }
+    }
+
+    /// `cargo test --release --lib checkasm::attn_bench -- --ignored --nocapture`: the attention
+    /// kernels of each tier on one 16-key block (as in the KV cache: rows of a 3-head kv_dim),
+    /// with the block in L1, and walking 600 keys of a cache that stays in L2.
+    #[test]
+    #[ignore]
+    fn attn_bench() {
+        use std::time::Instant;
+        let mut rng = Rng(11);
+        for tier in available_tiers() {
+            let k = Kernels::for_tier(tier);
+            for hd in [64usize, 80, 128, 256] {
+                let stride = 3 * hd;
+                for keys in [16usize, 608] {
+                    let kv: Vec<f32> = (0..keys * stride).map(|_| rng.f32()).collect();
+                    let q: Vec<f32> = (0..hd).map(|_| rng.f32()).collect();
+                    let mut p = vec![0f32; keys];
+                    let mut acc = vec![0f32; hd];
+                    let reps = (2_000_000 / (keys * hd)).max(1);
+                    let time = |f: &mut dyn FnMut()| {
+                        let mut best = f64::MAX;
+                        for _ in 0..5 {
+                            let t0 = Instant::now();
+                            for _ in 0..reps {
+                                f();
+                            }
+                            best = best.min(t0.elapsed().as_secs_f64());
+                        }
+                        best / (reps * keys / 16) as f64 * 1e9
+                    };
+                    let ts = time(&mut || {
+                        for (b, o) in p.chunks_mut(16).enumerate() {
+                            std::hint::black_box((k.attn_scores)(&q, &kv[b * 16 * stride..], stride, 0.125, o));
+                        }
+                    });
+                    let ta = time(&mut || {
+                        for (b, w) in p.chunks(16).enumerate() {
+                            (k.attn_accum)(w, &kv[b * 16 * stride..], stride, &mut acc);
+                        }
+                        std::hint::black_box(&acc);
+                    });
+                    eprintln!("{:<12} hd {hd:>3} keys {keys:>3}: scores {ts:6.1} ns, accum {ta:6.1} ns per 16 keys", k.attn_name);
                 }
             }
         }
