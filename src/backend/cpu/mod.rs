@@ -13,7 +13,6 @@ use super::{AttnSeq, AttnShape, Backend, DeltaIo, DeltaRule, RopeParams, RopeSty
 use crate::kv::KvPool;
 use crate::quant::q8a::{self, Q8aRow};
 use crate::tensor::QTensor;
-use rayon::prelude::*;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::Arc;
@@ -598,13 +597,8 @@ impl Backend for CpuBackend {
             })
             .collect();
         let io = AttnIo { k: self.k, pool, layer, shape: s, q, out: SendPtr(out.as_mut_ptr()) };
-        if self.threads == 1 {
-            // one thread: run here rather than hand the work to the pool's thread and wait
-            let mut scr = AttnScratch::default();
-            tasks.iter().for_each(|t| attend(&io, &seqs[t.seq], t, &mut scr));
-            return;
-        }
-        self.pool.install(|| tasks.par_iter().for_each_init(AttnScratch::default, |scr, t| attend(&io, &seqs[t.seq], t, scr)));
+        // on this thread and the crew's, like the matrix products (whose helpers are awake)
+        self.for_pieces(tasks.len(), AttnScratch::default, |scr, i| attend(&io, &seqs[tasks[i].seq], &tasks[i], scr));
     }
 
     fn swiglu(&self, gate: &mut [f32], up: &[f32]) {
