@@ -25,8 +25,9 @@ pub struct Kernels {
     /// Only filled where the tier has int8 kernels: `None` keeps the f32 path. The scalar
     /// reference `q8a::dot` (per row) specifies them.
     pub dot_rows_q8a: [Option<(DotQ8a, &'static str)>; 15],
-    /// GEMM microkernel (see `reference::gemm_f32_4x4`); `gemm_k_multiple` is the k granularity
-    /// it needs (the framework uses plain dots when k is not a multiple).
+    /// Dot-product GEMM microkernel (see `reference::gemm_f32_4x4`), for tiers without a packed
+    /// one (scalar, NEON); `gemm_k_multiple` is the k granularity it needs (the framework uses
+    /// plain dots when k is not a multiple).
     pub gemm_f32_4x4: GemmKernel,
     pub gemm_k_multiple: usize,
     pub gemm_name: &'static str,
@@ -214,8 +215,6 @@ pub(crate) mod x86 {
         fn lanner_dot_q5_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q6_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
-        fn lanner_gemm_f32_4x4_avx512(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
-        fn lanner_gemm_f32_4x4_avx2(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
         fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize);
         fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize);
         fn lanner_transpose_16x16_avx512(src: *const f32, lds: usize, dst: *mut f32, ldd: usize);
@@ -321,20 +320,6 @@ pub(crate) mod x86 {
         unsafe { lanner_transpose_16x16_avx512(src.as_ptr(), lds, dst.as_mut_ptr(), ldd) }
     }
     packed_kernel!(gemm_packed_6x16_avx2, lanner_gemm_packed_6x16_avx2, 6, 16);
-
-    fn gemm_f32_4x4_avx2(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
-        assert!(k % 8 == 0 && k <= ldw && k <= ldx && 4 <= ldc, "gemm 4x4: bad shape");
-        assert!(w.len() >= 3 * ldw + k && x.len() >= 3 * ldx + k && c.len() >= 3 * ldc + 4, "gemm 4x4: short buffers");
-        // SAFETY: bounds checked above; the tier (AVX2 + FMA) was checked when the table was filled.
-        unsafe { lanner_gemm_f32_4x4_avx2(w.as_ptr(), ldw, x.as_ptr(), ldx, k, c.as_mut_ptr(), ldc) }
-    }
-
-    fn gemm_f32_4x4_avx512(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
-        assert!(k % 16 == 0 && k <= ldw && k <= ldx && 4 <= ldc, "gemm 4x4: bad shape");
-        assert!(w.len() >= 3 * ldw + k && x.len() >= 3 * ldx + k && c.len() >= 3 * ldc + 4, "gemm 4x4: short buffers");
-        // SAFETY: bounds checked above; the tier was checked when the table was filled.
-        unsafe { lanner_gemm_f32_4x4_avx512(w.as_ptr(), ldw, x.as_ptr(), ldx, k, c.as_mut_ptr(), ldc) }
-    }
 
     /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
     macro_rules! row_kernel {
@@ -506,9 +491,6 @@ pub(crate) mod x86 {
         }
         k.dot_f32 = dot_f32_avx2;
         k.dot_f32_name = "dot_f32_avx2";
-        k.gemm_f32_4x4 = gemm_f32_4x4_avx2;
-        k.gemm_k_multiple = 8;
-        k.gemm_name = "gemm_f32_4x4_avx2";
         k.attn_scores = attn_scores_avx2;
         k.attn_softmax = attn_softmax_avx2;
         k.attn_accum = attn_accum_avx2;
@@ -566,9 +548,6 @@ pub(crate) mod x86 {
         k.dot_row_f32[type_index(GgmlType::Q4_0)] = Some((dot_q4_0_f32_avx512, "dot_q4_0_f32_avx512"));
         k.dot_row_f32[type_index(GgmlType::Q5_0)] = Some((dot_q5_0_f32_avx512, "dot_q5_0_f32_avx512"));
         k.dot_row_f32[type_index(GgmlType::Q6_K)] = Some((dot_q6_k_f32_avx512, "dot_q6_k_f32_avx512"));
-        k.gemm_f32_4x4 = gemm_f32_4x4_avx512;
-        k.gemm_k_multiple = 16;
-        k.gemm_name = "gemm_f32_4x4_avx512";
         k.attn_scores = attn_scores_avx512;
         k.attn_softmax = attn_softmax_avx512;
         k.attn_accum = attn_accum_avx512;
