@@ -3,15 +3,16 @@
 //
 // Rust prototype (System V x86-64 ABI):
 //   extern "C" fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize,
-//                                              c: *mut f32, ldc: usize);
+//                                              c: *mut f32, ldc: usize, fresh: usize);
 // Scalar reference: crate::backend::cpu::reference::gemm_packed (mr = 6, nr = 16):
-//   for t < 6, r < 16:  acc = c[t * ldc + r];
+//   for t < 6, r < 16:  acc = fresh ? +0.0 : c[t * ldc + r];
 //                       for k < kc: acc = fma(wp[k * 16 + r], xp[k * 6 + t], acc);
 //                       c[t * ldc + r] = acc
 // (one fused multiply-add per k, in k order: bit-identical to the reference). See
 // gemm_packed_avx512.S for the packing. No alignment required.
+// fresh != 0: C is not read (the first k block of a product).
 // Registers: rdi = wp (advancing), rsi = xp (advancing), rdx = k left, rcx = c, r8 = ldc * 4,
-//            r9 = row of C, ymm0/1 = the 16 weights of one k, ymm2/3 = a broadcast token,
+//            r9 = fresh, then row of C, ymm0/1 = the 16 weights of one k, ymm2/3 = a broadcast token,
 //            ymm4 + 2 t + h = acc[token t][rows 8 h .. 8 h + 7].
 
         .intel_syntax noprefix
@@ -50,6 +51,13 @@
         .p2align 5
 lanner_gemm_packed_6x16_avx2:
         shl     r8, 2                           // ldc in bytes
+        test    r9, r9
+        jz      .Lq_load
+        .irp    r, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+        vxorps  ymm\r, ymm\r, ymm\r
+        .endr
+        jmp     .Lq_go
+.Lq_load:
         mov     r9, rcx
         CLOAD   4, 5
         CLOAD   6, 7
@@ -57,6 +65,7 @@ lanner_gemm_packed_6x16_avx2:
         CLOAD   10, 11
         CLOAD   12, 13
         CLOAD   14, 15
+.Lq_go:
         cmp     rdx, 4
         jb      .Lq_tail
 .Lq_loop4:                                      // 4 values of k per iteration

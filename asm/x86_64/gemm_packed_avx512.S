@@ -3,9 +3,9 @@
 //
 // Rust prototype (System V x86-64 ABI):
 //   extern "C" fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize,
-//                                                  c: *mut f32, ldc: usize);
+//                                                  c: *mut f32, ldc: usize, fresh: usize);
 // Scalar reference: crate::backend::cpu::reference::gemm_packed (mr = 12, nr = 32):
-//   for t < 12, r < 32:  acc = c[t * ldc + r];
+//   for t < 12, r < 32:  acc = fresh ? +0.0 : c[t * ldc + r];
 //                        for k < kc: acc = fma(wp[k * 32 + r], xp[k * 12 + t], acc);
 //                        c[t * ldc + r] = acc
 // i.e. one fused multiply-add per k, in k order, so the result is bit-identical to the reference
@@ -13,8 +13,10 @@
 // (32 rows per k), xp the activation panel packed k-major (12 tokens per k); the framework in
 // src/backend/cpu/mod.rs packs both, walks the tiles, splits k and handles the edges. No
 // alignment required.
+// fresh != 0: C is not read (the first k block of a product: no zero-fill, no load).
+// The next tile down (c + 12 ldc, the framework's next call) is prefetched while this one runs.
 // Registers: rdi = wp (advancing), rsi = xp (advancing), rdx = k left, rcx = c, r8 = ldc * 4,
-//            r9 = row of C, zmm0/1 = the 32 weights of one k, zmm2..4 = a broadcast token,
+//            r9 = fresh, then row of C, r10 = row of the next tile, zmm0/1 = the 32 weights of one k, zmm2..4 = a broadcast token,
 //            zmm8 + 2 t + h = acc[token t][rows 16 h .. 16 h + 15].
 
         .intel_syntax noprefix
@@ -25,6 +27,15 @@
         vmovups zmm\a, [r9]
         vmovups zmm\b, [r9 + 64]
         add     r9, r8
+.endm
+.macro  CZERO a
+        vxorps  zmm\a, zmm\a, zmm\a
+.endm
+// prefetch one row of the next tile (its two lines), then on to the next row
+.macro  CNEXT
+        prefetcht0 [r10]
+        prefetcht0 [r10 + 64]
+        add     r10, r8
 .endm
 .macro  CSTORE a, b
         vmovups [r9], zmm\a
@@ -62,6 +73,19 @@
         .p2align 5
 lanner_gemm_packed_12x32_avx512:
         shl     r8, 2                           // ldc in bytes
+        lea     r10, [r8 + r8 * 2]
+        shl     r10, 2
+        add     r10, rcx                        // the next tile: c + 12 ldc
+        .rept   12
+        CNEXT
+        .endr
+        test    r9, r9
+        jz      .Lp_load
+        .irp    r, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+        CZERO   \r
+        .endr
+        jmp     .Lp_go
+.Lp_load:
         mov     r9, rcx
         CLOAD   8, 9
         CLOAD   10, 11
@@ -75,6 +99,7 @@ lanner_gemm_packed_12x32_avx512:
         CLOAD   26, 27
         CLOAD   28, 29
         CLOAD   30, 31
+.Lp_go:
         cmp     rdx, 4
         jb      .Lp_tail
 .Lp_loop4:                                      // 4 values of k per iteration

@@ -182,7 +182,10 @@ impl CpuBackend {
         let kc_max = PACK_KC.next_multiple_of(bs);
         let tb = mr * PACK_TILES;
         assert!(mr * nr <= 12 * 32, "{}: tile larger than the edge buffer", g.name);
-        out.fill(0.0);
+        if cols == 0 {
+            out.fill(0.0);
+            return;
+        }
         let out_ptr = SendPtr(out.as_mut_ptr());
         let n_panels = rows.div_ceil(nr);
         let mut xp = vec![0f32; n.min(tb).next_multiple_of(mr) * kc_max.min(cols)];
@@ -226,18 +229,18 @@ impl CpuBackend {
                             if nt == mr && nrows == nr {
                                 // SAFETY: this tile's rows ta..ta + mr, columns r0..r0 + nr lie
                                 // inside `out`, and this panel's columns are this task's alone.
-                                unsafe { (g.f)(wp, xt, kc, op.0.add(ta * rows + r0), rows) };
+                                unsafe { (g.f)(wp, xt, kc, op.0.add(ta * rows + r0), rows, k0 == 0) };
                                 continue;
                             }
                             // an edge tile: through a full-size copy
-                            for tt in 0..nt {
+                            for tt in (0..nt).filter(|_| k0 > 0) {
                                 for rr in 0..nrows {
                                     // SAFETY: as above, inside `out` and this task's columns.
                                     ctile[tt * nr + rr] = unsafe { *op.0.add((ta + tt) * rows + r0 + rr) };
                                 }
                             }
                             // SAFETY: ctile holds mr rows of nr floats (mr * nr <= 12 * 32).
-                            unsafe { (g.f)(wp, xt, kc, ctile.as_mut_ptr(), nr) };
+                            unsafe { (g.f)(wp, xt, kc, ctile.as_mut_ptr(), nr, k0 == 0) };
                             for tt in 0..nt {
                                 for rr in 0..nrows {
                                     // SAFETY: as above.

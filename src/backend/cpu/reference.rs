@@ -54,13 +54,13 @@ pub fn gemm_f32_4x4(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &
 /// GEMM microkernel reference over packed panels, broadcast (outer-product) form: an `mr x nr`
 /// tile of C accumulated in place,
 /// `c[t * ldc + r] = fma(wp[k * nr + r], xp[k * mr + t], c[t * ldc + r])` for k = 0, 1, .. kc - 1
-/// in that order, one rounding per step. `wp` holds nr weight rows packed k-major, `xp` mr
+/// in that order, one rounding per step; `fresh`: C starts from +0.0 instead (and is not read). `wp` holds nr weight rows packed k-major, `xp` mr
 /// tokens packed k-major. Every kernel of this shape must give exactly these bits, so a result
 /// never depends on which tile its row or token sits in, or on how k is split between calls.
-pub fn gemm_packed(mr: usize, nr: usize, wp: &[f32], xp: &[f32], kc: usize, c: &mut [f32], ldc: usize) {
+pub fn gemm_packed(mr: usize, nr: usize, wp: &[f32], xp: &[f32], kc: usize, c: &mut [f32], ldc: usize, fresh: bool) {
     for t in 0..mr {
         for r in 0..nr {
-            let mut acc = c[t * ldc + r];
+            let mut acc = if fresh { 0.0 } else { c[t * ldc + r] };
             for k in 0..kc {
                 acc = wp[k * nr + r].mul_add(xp[k * mr + t], acc);
             }

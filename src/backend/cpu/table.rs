@@ -70,13 +70,13 @@ pub struct PackedGemm {
     pub name: &'static str,
 }
 
-/// `f(wp, xp, kc, c, ldc)`: `reference::gemm_packed` with the tile's mr, nr.
+/// `f(wp, xp, kc, c, ldc, fresh)`: `reference::gemm_packed` with the tile's mr, nr.
 ///
 /// # Safety
 /// `c` must point to `mr` rows `ldc` floats apart (`ldc >= nr`), the first `nr` floats of each
 /// valid for reads and writes and not accessed by anyone else during the call (rows of C that
 /// other threads write in between are fine: the tile only touches its own `nr` columns).
-pub type PackedKernel = unsafe fn(&[f32], &[f32], usize, *mut f32, usize);
+pub type PackedKernel = unsafe fn(&[f32], &[f32], usize, *mut f32, usize, bool);
 
 pub type GemmKernel = fn(&[f32], usize, &[f32], usize, usize, &mut [f32], usize);
 pub type DotQ8a = fn(&[u8], Q8a<'_>, &mut [f32]);
@@ -215,8 +215,8 @@ pub(crate) mod x86 {
         fn lanner_dot_q5_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q6_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
-        fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize);
-        fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize);
+        fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
+        fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_transpose_16x16_avx512(src: *const f32, lds: usize, dst: *mut f32, ldd: usize);
         fn lanner_dequant_q8_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q4_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
@@ -304,11 +304,11 @@ pub(crate) mod x86 {
         ($name:ident, $asm:ident, $mr:expr, $nr:expr) => {
             /// # Safety
             /// See `super::PackedKernel`.
-            unsafe fn $name(wp: &[f32], xp: &[f32], kc: usize, c: *mut f32, ldc: usize) {
+            unsafe fn $name(wp: &[f32], xp: &[f32], kc: usize, c: *mut f32, ldc: usize, fresh: bool) {
                 assert!(wp.len() >= kc * $nr && xp.len() >= kc * $mr && ldc >= $nr, "packed gemm: short panels");
                 // SAFETY: panels checked above, C by the caller's contract; the tier was checked
                 // when the table was filled.
-                unsafe { $asm(wp.as_ptr(), xp.as_ptr(), kc, c, ldc) }
+                unsafe { $asm(wp.as_ptr(), xp.as_ptr(), kc, c, ldc, fresh as usize) }
             }
         };
     }
@@ -434,8 +434,8 @@ pub(crate) mod x86 {
         let f = |x: *const ()| x;
         vec![
             ("dot_f32_avx2", Tier::Avx2, f(lanner_dot_f32_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
-            ("gemm_packed_6x16_avx2", Tier::Avx2, f(lanner_gemm_packed_6x16_avx2 as *const ()), [a, b, 9, c, 16, 0]),
-            ("gemm_packed_12x32_avx512", Tier::Avx512, f(lanner_gemm_packed_12x32_avx512 as *const ()), [a, b, 9, c, 32, 0]),
+            ("gemm_packed_6x16_avx2", Tier::Avx2, f(lanner_gemm_packed_6x16_avx2 as *const ()), [a, b, 9, c, 16, 1]),
+            ("gemm_packed_12x32_avx512", Tier::Avx512, f(lanner_gemm_packed_12x32_avx512 as *const ()), [a, b, 9, c, 32, 1]),
             ("transpose_16x16_avx512", Tier::Avx512, f(lanner_transpose_16x16_avx512 as *const ()), [a, 20, b, 17, 0, 0]),
             ("dot_f32_avx512", Tier::Avx512, f(lanner_dot_f32_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
             ("dot_q8_0_f32_avx512", Tier::Avx512, f(lanner_dot_q8_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
@@ -1230,7 +1230,7 @@ mod checkasm {
                 let t0 = Instant::now();
                 for i in 0..tiles {
                     // SAFETY: tile i of c holds mr rows of nr floats.
-                    unsafe { (g.f)(&wp, &xp[i * mr * kc..], kc, c[i * mr * nr..].as_mut_ptr(), nr) };
+                    unsafe { (g.f)(&wp, &xp[i * mr * kc..], kc, c[i * mr * nr..].as_mut_ptr(), nr, false) };
                 }
                 best = best.min(t0.elapsed().as_secs_f64());
             }
@@ -1272,7 +1272,7 @@ mod checkasm {
             let (mr, nr) = (g.mr, g.nr);
             assert!(mr * nr <= 12 * 32, "{}: tile larger than the framework's edge buffer", g.name);
             for kc in [0usize, 1, 3, 4, 5, 8, 17, 64, 256, 333] {
-                for pad in [0usize, 3] {
+                for (pad, fresh) in [(0usize, false), (3, false), (0, true), (3, true)] {
                     let ldc = nr + pad;
                     // unaligned panels (+1 float), C with guard values between and after rows
                     let wp: Vec<f32> = (0..kc * nr + 1).map(|_| rng.f32()).collect();
@@ -1281,12 +1281,12 @@ mod checkasm {
                     let mut c: Vec<f32> = (0..mr * ldc + 9).map(|i| if i >= 1 && (i - 1) % ldc < nr && (i - 1) / ldc < mr { rng.f32() } else { f32::NAN }).collect();
                     let mut want = c.clone();
                     // SAFETY: c[1..] holds mr rows of ldc floats.
-                    unsafe { (g.f)(wp, xp, kc, c[1..].as_mut_ptr(), ldc) };
-                    reference::gemm_packed(mr, nr, wp, xp, kc, &mut want[1..], ldc);
+                    unsafe { (g.f)(wp, xp, kc, c[1..].as_mut_ptr(), ldc, fresh) };
+                    reference::gemm_packed(mr, nr, wp, xp, kc, &mut want[1..], ldc, fresh);
                     for (i, (&got, &e)) in c.iter().zip(&want).enumerate() {
                         assert!(
                             got.to_bits() == e.to_bits() || (got.is_nan() && e.is_nan()),
-                            "{} (tier {}) kc={kc} ldc={ldc} at {i}: {got} vs reference {e} (seed {seed:#x})",
+                            "{} (tier {}) kc={kc} ldc={ldc} fresh={fresh} at {i}: {got} vs reference {e} (seed {seed:#x})",
                             g.name,
                             tier.name()
                         );
