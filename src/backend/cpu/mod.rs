@@ -175,7 +175,7 @@ impl CpuBackend {
     /// kernel over every token tile, accumulating into `out`. A k block ends before the next
     /// starts, so each output's chain stays in k order.
     fn matmul_packed(&self, g: &table::PackedGemm, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]) {
-        const PACK_KC: usize = 256;
+        const PACK_KC: usize = 512;
         const PACK_TILES: usize = 40;
         let (rows, cols, mr, nr) = (w.rows, w.cols, g.mr, g.nr);
         let (bs, bb) = (w.ty.block_size(), w.ty.type_size());
