@@ -3,9 +3,11 @@
 Decode is also reported against the memory roofline: the bytes a token reads (every weight
 matrix but the embedding lookup, plus the f32 K/V cache at the mean decode position) over the
 read bandwidth this machine gives for a working set that size (measured here with numpy's max
-over an array that size, same thread count: a floor, the CPU may stream faster); prefill as GFLOP/s (2 x matrix weights per token).
+over an array that size, same thread count: a floor, the CPU may stream faster). Prefill is
+reported as GFLOP/s: 2 x the matrix weights each prompt token multiplies (the output projection
+runs for the last token only).
 
-    python bench/bench.py                     # both real models, 1 and 2 threads, 3 runs each
+    python bench/bench.py                     # the three real models, 1 and 2 threads, 3 runs each
     python bench/bench.py --models smollm2 --threads 2 --runs 5 --prompt-tokens 128 --gen-tokens 64
 
 Each measurement runs in a fresh subprocess (so peak RSS is per engine), repeated --runs times;
@@ -24,16 +26,18 @@ import textwrap
 
 CHILD = textwrap.dedent(
     r"""
-    import json, resource, sys, time
+    import json, sys, time
+    def hwm():  # this process's peak RSS in KB (VmHWM: ru_maxrss would include the parent's)
+        return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
     engine, path, threads, n_prompt, n_gen = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss0 = hwm()
     ids = list(range(1000, 1000 + n_prompt))   # fixed ordinary token ids, same for both engines
     if engine == "lanner":
         import lanner
         t0 = time.perf_counter()
         eng = lanner.Engine(path, threads=threads, context_length=n_prompt + n_gen + 8)
         load = time.perf_counter() - t0
-        rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_load = hwm()
         s = eng.session()
         t0 = time.perf_counter(); s.feed(ids); prefill = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -45,7 +49,7 @@ CHILD = textwrap.dedent(
         llm = llama_cpp.Llama(path, n_ctx=n_prompt + n_gen + 8, n_threads=threads, n_threads_batch=threads,
                               n_batch=512, verbose=False)
         load = time.perf_counter() - t0
-        rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_load = hwm()
         t0 = time.perf_counter(); llm.eval(ids); prefill = time.perf_counter() - t0
         t0 = time.perf_counter()
         n = 0
@@ -54,7 +58,7 @@ CHILD = textwrap.dedent(
             if n >= n_gen:
                 break
         decode = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = hwm()
     print(json.dumps(dict(load_s=load, prefill_tps=n_prompt / prefill, decode_tps=n / decode,
                           rss_after_load_mb=(rss_load - rss0) / 1024, peak_rss_mb=rss / 1024)))
     """
@@ -62,7 +66,8 @@ CHILD = textwrap.dedent(
 
 
 def model_bytes(path: str, n_ctx: int) -> tuple[int, int, int]:
-    """(weight bytes read per decoded token, f32 K/V bytes per position, matrix weights)."""
+    """(weight bytes read per decoded token, f32 K/V bytes per position, matrix weights a
+    prompt token multiplies: all but the output projection, which only the last one needs)."""
     import gguf
 
     r = gguf.GGUFReader(path)
@@ -74,13 +79,15 @@ def model_bytes(path: str, n_ctx: int) -> tuple[int, int, int]:
         return int(f.parts[f.data[0]][0])
 
     read = params = 0
+    output = "output.weight" if "output.weight" in names else "token_embd.weight"  # tied
     for t in r.tensors:
         if len(t.shape) < 2:
             continue
-        if t.name == "token_embd.weight" and "output.weight" in names:
-            continue  # a lookup of one row per token; tied embeddings are the output projection
+        if t.name == "token_embd.weight" and output != t.name:
+            continue  # a lookup of one row per token
         read += int(t.n_bytes)
-        params += int(t.n_elements)
+        if t.name != output:
+            params += int(t.n_elements)
     n_layer, n_head, n_kv = field("block_count"), field("attention.head_count"), field("attention.head_count_kv")
     head_dim = field("embedding_length") // n_head
     try:
@@ -91,17 +98,12 @@ def model_bytes(path: str, n_ctx: int) -> tuple[int, int, int]:
     return read, kv_per_pos, params
 
 
-def read_bandwidth(nbytes: int, threads: int) -> float:
-    """GB/s reading a float32 array of nbytes with `threads` threads (numpy's reductions release
-    the GIL), best of 5 passes after a warm-up. np.maximum.reduce is numpy's fastest streaming
-    read here (16-18 GB/s on one core at 100 MB; its pairwise float sum manages only 9)."""
-    import threading
-    import time
-
+BANDWIDTH = textwrap.dedent(
+    r"""
+    import sys, threading, time
     import numpy as np
-
-    a = np.ones(nbytes // 4, dtype=np.float32)
-    parts = np.array_split(a, threads)
+    nbytes, threads = int(sys.argv[1]), int(sys.argv[2])
+    parts = np.array_split(np.ones(nbytes // 4, dtype=np.float32), threads)
     best = float("inf")
     for i in range(6):
         ts = [threading.Thread(target=np.maximum.reduce, args=(p,)) for p in parts]
@@ -110,10 +112,21 @@ def read_bandwidth(nbytes: int, threads: int) -> float:
             t.start()
         for t in ts:
             t.join()
-        dt = time.perf_counter() - t0
         if i:
-            best = min(best, dt)
-    return nbytes / best / 1e9
+            best = min(best, time.perf_counter() - t0)
+    print(nbytes / best / 1e9)
+    """
+)
+
+
+def read_bandwidth(nbytes: int, threads: int) -> float:
+    """GB/s reading a float32 array of nbytes with `threads` threads (numpy's reductions release
+    the GIL), best of 5 passes after a warm-up. np.maximum.reduce is numpy's fastest streaming
+    read here (16-18 GB/s on one core at 100 MB; its pairwise float sum manages only 9). In a
+    child process, so the array is not part of this one's memory."""
+    r = subprocess.run([sys.executable, "-c", BANDWIDTH, str(nbytes), str(threads)],
+                       capture_output=True, text=True, check=True)
+    return float(r.stdout.strip())
 
 
 def run_child(engine: str, path: str, threads: int, n_prompt: int, n_gen: int) -> dict | None:
@@ -127,7 +140,7 @@ def run_child(engine: str, path: str, threads: int, n_prompt: int, n_gen: int) -
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", nargs="+", default=["smollm2", "qwen2.5-coder-0.5b"])
+    ap.add_argument("--models", nargs="+", default=["smollm2", "qwen2.5-coder-0.5b", "gemma3-270m"])
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--prompt-tokens", type=int, default=128)
