@@ -136,10 +136,16 @@ mod tests {
 
     #[test]
     fn a_crew_dropped_at_once_still_stops() {
-        // a crew dropped before its threads first ran used to leave them waiting forever
-        for _ in 0..200 {
-            drop(Crew::new(2, count).unwrap());
-        }
+        // a crew dropped before its threads first ran used to leave them waiting forever (the
+        // drop joins them): fail after 30 s rather than hang the test run
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                drop(Crew::new(2, count).unwrap());
+            }
+            let _ = tx.send(());
+        });
+        assert!(rx.recv_timeout(Duration::from_secs(30)).is_ok(), "dropping a crew hung");
     }
 
     #[test]

@@ -20,6 +20,11 @@ use std::sync::Arc;
 thread_local! {
     /// The calling thread's Q8A activations for single-token matmuls (kept between calls).
     static Q8A_ROW: RefCell<Q8aRow> = RefCell::new(Q8aRow::default());
+    /// The calling thread's packed activations for `matmul_packed` (up to ~1 MB: allocated once,
+    /// not mapped and faulted in again by every product).
+    static PACK_X: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Each thread's weight panel and dequantized rows for `matmul_packed`.
+    static PACK_W: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 pub struct CpuBackend {
@@ -189,7 +194,9 @@ impl CpuBackend {
         }
         let out_ptr = SendPtr(out.as_mut_ptr());
         let n_panels = rows.div_ceil(nr);
-        let mut xp = vec![0f32; n.min(tb).next_multiple_of(mr) * kc_max.min(cols)];
+        let mut xp_buf = PACK_X.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        xp_buf.resize(n.min(tb).next_multiple_of(mr) * kc_max.min(cols), 0.0);
+        let xp = &mut xp_buf;
         for t0 in (0..n).step_by(tb) {
             let t1 = (t0 + tb).min(n);
             let n_tiles = (t1 - t0).div_ceil(mr);
@@ -209,10 +216,12 @@ impl CpuBackend {
                 }
                 let xp = &*xp;
                 let (b0, b1) = (k0 / bs * bb, (k0 + kc) / bs * bb);
-                self.for_pieces(
-                    n_panels,
-                    || (vec![0f32; kc * nr], vec![0f32; nr * kc], [0f32; 12 * 32]),
-                    |(wp, rowbuf, ctile), p| {
+                self.for_pieces(n_panels, || [0f32; 12 * 32], |ctile, p| {
+                    PACK_W.with(|b| {
+                        let (wp, rowbuf) = &mut *b.borrow_mut();
+                        // every value of both is written below before it is read
+                        wp.resize(kc * nr, 0.0);
+                        rowbuf.resize(nr * kc, 0.0);
                         let (r0, nrows) = (p * nr, nr.min(rows - p * nr));
                         // the panel's rows, dequantized (zeros past the last row), then k-major
                         for (rr, row) in rowbuf.chunks_exact_mut(kc).enumerate() {
@@ -249,10 +258,11 @@ impl CpuBackend {
                                 }
                             }
                         }
-                    },
-                );
+                    })
+                });
             }
         }
+        PACK_X.with(|b| *b.borrow_mut() = xp_buf);
     }
 
     /// The same threads and kernels in batch-invariant mode (see `invariant`).
@@ -437,13 +447,8 @@ impl Backend for CpuBackend {
                     f(data, a, out);
                     return;
                 }
-                // chunks of rows, taken in turn by this thread and the pool's as they come
-                let next = std::sync::atomic::AtomicUsize::new(0);
-                self.fork_join(&|| loop {
-                    let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if c >= n_chunks {
-                        break;
-                    }
+                // chunks of rows, taken in turn by this thread and the crew's as they come
+                self.for_pieces(n_chunks, || (), |_, c| {
                     let (op, r0, r1) = (out_ptr, c * chunk, ((c + 1) * chunk).min(rows));
                     // SAFETY: each chunk's rows r0..r1 of the output are written by one task.
                     let o = unsafe { std::slice::from_raw_parts_mut(op.0.add(r0), r1 - r0) };
@@ -515,23 +520,7 @@ impl Backend for CpuBackend {
                 }
             }
         };
-        if self.threads == 1 {
-            // one thread: run here rather than hand the work to the pool's thread and wait
-            let mut buf = vec![0f32; 4 * cols];
-            (0..n_chunks).for_each(|c| body(&mut buf, c));
-            return;
-        }
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        self.fork_join(&|| {
-            let mut buf = vec![0f32; 4 * cols];
-            loop {
-                let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if c >= n_chunks {
-                    break;
-                }
-                body(&mut buf, c);
-            }
-        });
+        self.for_pieces(n_chunks, || vec![0f32; 4 * cols], body);
     }
 
     fn get_rows(&self, w: &QTensor, ids: &[u32], out: &mut [f32]) {
