@@ -73,7 +73,7 @@ pub fn q3_k_to_f32(b: &[u8], y: &mut [f32]) {
 
 /// Scale and min number `j` (0..8) of Q4_K/Q5_K's packed 6-bit values.
 #[inline]
-fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+pub(super) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {

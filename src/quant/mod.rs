@@ -10,6 +10,7 @@
 mod float;
 mod kquants;
 mod legacy;
+pub mod levels;
 pub mod q8a;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -25,6 +25,10 @@ thread_local! {
     static PACK_X: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// Each thread's weight panel and dequantized rows for `matmul_packed`.
     static PACK_W: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The calling thread's Q8A activations (planes, scales) and packed tiles for `matmul_q8a`.
+    static PACK_XQ: RefCell<(Vec<i8>, Vec<f32>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    /// Each thread's int8 weight panel and one row's levels, scales and mins for `matmul_q8a`.
+    static PACK_WQ: RefCell<(Vec<u8>, Vec<u8>, Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new(), Vec::new())) };
 }
 
 pub struct CpuBackend {
@@ -44,6 +48,12 @@ pub struct CpuBackend {
 struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
+
+/// A raw pointer to bytes that may cross threads; each task writes a disjoint part.
+#[derive(Clone, Copy)]
+struct SendBytes(*mut u8);
+unsafe impl Send for SendBytes {}
+unsafe impl Sync for SendBytes {}
 
 /// `wp[k * nr + r] = rows[r * kc + k]`: nr rows of kc values into a k-major GEMM panel, through
 /// the tier's 16 x 16 transpose where it has one.
@@ -265,6 +275,146 @@ impl CpuBackend {
         PACK_X.with(|b| *b.borrow_mut() = xp_buf);
     }
 
+    /// out = x W^T through the tier's int8 GEMM microkernel: weights as 8-bit levels with an f32
+    /// scale and min per 32 values (`quant::levels`), activations in Q8A (two int8 planes, 16-bit
+    /// precision), every output the same chain of operations in k order whatever n is
+    /// (`reference::gemm_q8a`; batch-invariant like `matmul_packed`, though not the same bits).
+    ///
+    /// The activations are quantized once per call (tokens spread over the threads). Blocking as
+    /// in `matmul_packed`: tokens in blocks of `TILES` tiles of mr, k in blocks of `KC` values;
+    /// per (token block, k block) the tiles are packed (over the threads), then each thread takes
+    /// panels of nr weight rows, turns them into a panel of levels (40 KB at KC = 1024: L1/L2)
+    /// and runs the kernel over every tile, accumulating into `out`.
+    fn matmul_q8a(&self, g: &table::Q8aGemm, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]) {
+        const KC: usize = 1024;
+        const TILES: usize = 80;
+        const QK: usize = q8a::QK;
+        let (rows, cols, mr, nr) = (w.rows, w.cols, g.mr, g.nr);
+        let (bs, bb) = (w.ty.block_size(), w.ty.type_size());
+        let kc_max = KC.next_multiple_of(bs);
+        let tb = mr * TILES;
+        let (wu, xu) = (40 * nr, 72 * mr);
+        assert!(cols % QK == 0 && mr * nr <= 12 * 32, "{}: bad shape", g.name);
+        if cols == 0 {
+            out.fill(0.0);
+            return;
+        }
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        let n_panels = rows.div_ceil(nr);
+        let (mut qs, mut ds, mut xp) = PACK_XQ.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        qs.resize(n * 2 * cols, 0);
+        ds.resize(n * 2 * cols / QK, 0.0);
+        {
+            // every token's activations to Q8A, in pieces of 8 tokens
+            let (qp, dp) = (SendBytes(qs.as_mut_ptr() as *mut u8), SendPtr(ds.as_mut_ptr()));
+            self.for_pieces(n.div_ceil(8), || (), |_, c| {
+                let (qp, dp) = (qp, dp);
+                for t in 8 * c..(8 * c + 8).min(n) {
+                    // SAFETY: token t's planes and scales, written by this piece alone.
+                    let (q, d) = unsafe {
+                        (
+                            std::slice::from_raw_parts_mut((qp.0 as *mut i8).add(t * 2 * cols), 2 * cols),
+                            std::slice::from_raw_parts_mut(dp.0.add(t * 2 * cols / QK), 2 * cols / QK),
+                        )
+                    };
+                    (self.k.quantize_q8a)(&x[t * cols..(t + 1) * cols], q, d);
+                }
+            });
+        }
+        let (qs_r, ds_r) = (&qs[..], &ds[..]);
+        for t0 in (0..n).step_by(tb) {
+            let t1 = (t0 + tb).min(n);
+            let n_tiles = (t1 - t0).div_ceil(mr);
+            for k0 in (0..cols).step_by(kc_max) {
+                let kc = kc_max.min(cols - k0);
+                let nu = kc / QK;
+                xp.resize(n_tiles * nu * xu, 0);
+                // the tiles: per unit, [plane][group][token][4] i8, then [token][e, s] f32
+                let xpp = SendBytes(xp.as_mut_ptr());
+                self.for_pieces(n_tiles, || (), |_, i| {
+                    let xpp = xpp;
+                    // SAFETY: tile i's bytes, written by this piece alone.
+                    let tile = unsafe { std::slice::from_raw_parts_mut(xpp.0.add(i * nu * xu), nu * xu) };
+                    for (u, unit) in tile.chunks_exact_mut(xu).enumerate() {
+                        let k = k0 + u * QK;
+                        for tt in 0..mr {
+                            let t = t0 + i * mr + tt;
+                            let (e, s) = if t < t1 { (ds_r[t * 2 * cols / QK + 2 * (k / QK)], ds_r[t * 2 * cols / QK + 2 * (k / QK) + 1]) } else { (0.0, 0.0) };
+                            unit[64 * mr + 8 * tt..64 * mr + 8 * tt + 4].copy_from_slice(&e.to_le_bytes());
+                            unit[64 * mr + 8 * tt + 4..64 * mr + 8 * tt + 8].copy_from_slice(&s.to_le_bytes());
+                            for p in 0..2 {
+                                for gr in 0..8 {
+                                    let dst = &mut unit[((p * 8 + gr) * mr + tt) * 4..((p * 8 + gr) * mr + tt) * 4 + 4];
+                                    if t < t1 {
+                                        let src = &qs_r[t * 2 * cols + p * cols + k + 4 * gr..][..4];
+                                        dst.iter_mut().zip(src).for_each(|(d, &q)| *d = q as u8);
+                                    } else {
+                                        dst.fill(0);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                });
+                let xp = &xp[..n_tiles * nu * xu];
+                let (b0, b1) = (k0 / bs * bb, (k0 + kc) / bs * bb);
+                self.for_pieces(n_panels, || [0f32; 12 * 32], |ctile, pnl| {
+                    PACK_WQ.with(|b| {
+                        let (wp, lv, sc, mn) = &mut *b.borrow_mut();
+                        wp.resize(nu * wu, 0);
+                        lv.resize(kc, 0);
+                        sc.resize(nu, 0.0);
+                        mn.resize(nu, 0.0);
+                        let (r0, nrows) = (pnl * nr, nr.min(rows - pnl * nr));
+                        for rr in 0..nr {
+                            if rr < nrows {
+                                crate::quant::levels::row_levels(w.ty, &w.row(r0 + rr)[b0..b1], lv, sc, mn);
+                            } else {
+                                lv.fill(0);
+                                sc.fill(0.0);
+                                mn.fill(0.0);
+                            }
+                            for (u, unit) in wp.chunks_exact_mut(wu).enumerate() {
+                                for gr in 0..8 {
+                                    unit[(gr * nr + rr) * 4..(gr * nr + rr) * 4 + 4].copy_from_slice(&lv[u * QK + 4 * gr..u * QK + 4 * gr + 4]);
+                                }
+                                unit[32 * nr + 4 * rr..32 * nr + 4 * rr + 4].copy_from_slice(&sc[u].to_le_bytes());
+                                unit[36 * nr + 4 * rr..36 * nr + 4 * rr + 4].copy_from_slice(&mn[u].to_le_bytes());
+                            }
+                        }
+                        for (i, xt) in xp.chunks_exact(nu * xu).enumerate() {
+                            let ta = t0 + i * mr;
+                            let nt = mr.min(t1 - ta);
+                            let op = out_ptr;
+                            if nt == mr && nrows == nr {
+                                // SAFETY: this tile's rows ta..ta + mr, columns r0..r0 + nr lie
+                                // inside `out`, and this panel's columns are this task's alone.
+                                unsafe { (g.f)(wp, xt, nu, op.0.add(ta * rows + r0), rows, k0 == 0) };
+                                continue;
+                            }
+                            // an edge tile: through a full-size copy
+                            for tt in (0..nt).filter(|_| k0 > 0) {
+                                for rr in 0..nrows {
+                                    // SAFETY: as above, inside `out` and this task's columns.
+                                    ctile[tt * nr + rr] = unsafe { *op.0.add((ta + tt) * rows + r0 + rr) };
+                                }
+                            }
+                            // SAFETY: ctile holds mr rows of nr floats (mr * nr <= 12 * 32).
+                            unsafe { (g.f)(wp, xt, nu, ctile.as_mut_ptr(), nr, k0 == 0) };
+                            for tt in 0..nt {
+                                for rr in 0..nrows {
+                                    // SAFETY: as above.
+                                    unsafe { *op.0.add((ta + tt) * rows + r0 + rr) = ctile[tt * nr + rr] };
+                                }
+                            }
+                        }
+                    })
+                });
+            }
+        }
+        PACK_XQ.with(|b| *b.borrow_mut() = (qs, ds, xp));
+    }
+
     /// The same threads and kernels in batch-invariant mode (see `invariant`).
     pub fn batch_invariant(&self) -> CpuBackend {
         CpuBackend { pool: self.pool.clone(), crew: self.crew.clone(), threads: self.threads, k: self.k, invariant: true }
@@ -455,6 +605,11 @@ impl Backend for CpuBackend {
                     f(&data[r0 * rb..r1 * rb], a, o);
                 });
             });
+            return;
+        }
+        // Several tokens of a weight type with 8-bit levels, where the tier has an int8 GEMM.
+        if let Some(g) = k.gemm_q8a.filter(|_| n >= 2 && !self.invariant && crate::quant::levels::has_levels(w.ty) && cols % q8a::QK == 0) {
+            self.matmul_q8a(&g, w, x, n, out);
             return;
         }
         // Several tokens (or batch-invariant mode) where the tier has a packed GEMM microkernel.
@@ -706,25 +861,31 @@ mod tests {
     fn matmul_matches_naive_reference_at_awkward_shapes() {
         let be = CpuBackend::new(2).unwrap();
         let mut seed = 0x1234_5678_9abc_def1u64;
-        for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K] {
+        let types = [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K];
+        for ty in types {
             let bs = ty.block_size().max(8);
-            for cols in [bs * 2, bs * 3 + if ty == GgmlType::F32 || ty == GgmlType::F16 { 8 } else { 0 }] {
-                for rows in [1usize, 3, 5, 13, 36] {
+            let pad = if ty == GgmlType::F32 || ty == GgmlType::F16 { 8 } else { 0 };
+            // the last: several k blocks of the GEMMs (512 f32, 1024 int8) and several token blocks
+            for (cols, big) in [(bs * 2, false), (bs * 3 + pad, false), (2304 + pad, true)] {
+                for rows in if big { &[37usize][..] } else { &[1usize, 3, 5, 13, 36][..] } {
+                    let rows = *rows;
                     let w = QTensor::from_f32("w", ty, rows, cols, &rand_vec(&mut seed, rows * cols));
                     let mut deq = vec![0f32; rows * cols];
                     for r in 0..rows {
                         w.row_to_f32(r, &mut deq[r * cols..(r + 1) * cols]);
                     }
-                    for n in [1usize, 2, 4, 5, 9] {
+                    for &n in if big { &[7usize, 485][..] } else { &[1usize, 2, 4, 5, 9][..] } {
                         let mut x = rand_vec(&mut seed, n * cols);
-                        // a single token through an int8 kernel sees its activations as Q8A
-                        let int8 = n == 1 && be.k.dot_q8a(ty).is_some();
+                        // tokens through an int8 kernel see their activations as Q8A
+                        let int8 = if n == 1 { be.k.dot_q8a(ty).is_some() } else { be.k.gemm_q8a.is_some() && crate::quant::levels::has_levels(ty) };
                         let mut out = vec![f32::NAN; n * rows];
                         be.matmul(&w, &x, n, &mut out);
                         if int8 {
-                            let mut a = Q8aRow::default();
-                            q8a::quantize_row(&x, &mut a);
-                            x = a.view().to_f32();
+                            for xt in x.chunks_exact_mut(cols) {
+                                let mut a = Q8aRow::default();
+                                q8a::quantize_row(xt, &mut a);
+                                xt.copy_from_slice(&a.view().to_f32());
+                            }
                         }
                         for t in 0..n {
                             for r in 0..rows {

@@ -50,6 +50,10 @@ pub struct Kernels {
     /// one: the framework then packs dequantized weights and activations for it and the 4 x 4
     /// kernel above is not used.
     pub gemm_packed: Option<PackedGemm>,
+    /// Int8 GEMM microkernel over packed panels (see `reference::gemm_q8a`): weights as 8-bit
+    /// levels (`quant::levels`), activations in Q8A, where the tier has one; the framework uses it
+    /// for several tokens of the weight types with levels, the f32 kernel above for the rest.
+    pub gemm_q8a: Option<Q8aGemm>,
     /// Whole weight rows to f32, per weight type (index as `dot_row_f32`): `f(src, dst)` with
     /// `src.len() == t.row_bytes(dst.len())`, bit-exact against `quant::dequantize_row` (the
     /// prefill GEMM dequantizes every row once per call). `None`: that scalar reference.
@@ -77,6 +81,21 @@ pub struct PackedGemm {
 /// valid for reads and writes and not accessed by anyone else during the call (rows of C that
 /// other threads write in between are fine: the tile only touches its own `nr` columns).
 pub type PackedKernel = unsafe fn(&[f32], &[f32], usize, *mut f32, usize, bool);
+
+/// An int8 packed-panel GEMM microkernel and its tile: `mr` tokens x `nr` weight rows.
+#[derive(Clone, Copy)]
+pub struct Q8aGemm {
+    pub f: Q8aKernel,
+    pub mr: usize,
+    pub nr: usize,
+    pub name: &'static str,
+}
+
+/// `f(wp, xp, nu, c, ldc, fresh)`: `reference::gemm_q8a` with the tile's mr, nr.
+///
+/// # Safety
+/// As `PackedKernel`: `c` points to `mr` rows `ldc` floats apart, this call's alone.
+pub type Q8aKernel = unsafe fn(&[u8], &[u8], usize, *mut f32, usize, bool);
 
 pub type GemmKernel = fn(&[f32], usize, &[f32], usize, usize, &mut [f32], usize);
 pub type DotQ8a = fn(&[u8], Q8a<'_>, &mut [f32]);
@@ -127,6 +146,7 @@ impl Kernels {
             geglu: reference::geglu,
             glu_name: "glu_scalar",
             gemm_packed: None,
+            gemm_q8a: None,
             dequant_f32: [None; 15],
             transpose_16x16: None,
         };
@@ -216,6 +236,7 @@ pub(crate) mod x86 {
         fn lanner_dot_q4_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q6_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
+        fn lanner_gemm_q8a_6x32_avx512vnni(wp: *const u8, xp: *const u8, nu: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_transpose_16x16_avx512(src: *const f32, lds: usize, dst: *mut f32, ldd: usize);
         fn lanner_dequant_q8_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
@@ -320,6 +341,15 @@ pub(crate) mod x86 {
         unsafe { lanner_transpose_16x16_avx512(src.as_ptr(), lds, dst.as_mut_ptr(), ldd) }
     }
     packed_kernel!(gemm_packed_6x16_avx2, lanner_gemm_packed_6x16_avx2, 6, 16);
+
+    /// # Safety
+    /// See `super::Q8aKernel`.
+    unsafe fn gemm_q8a_6x32_avx512vnni(wp: &[u8], xp: &[u8], nu: usize, c: *mut f32, ldc: usize, fresh: bool) {
+        assert!(wp.len() >= nu * 40 * 32 && xp.len() >= nu * 72 * 6 && ldc >= 32, "gemm q8a: short panels");
+        // SAFETY: panels checked above, C by the caller's contract; the tier was checked when
+        // the table was filled.
+        unsafe { lanner_gemm_q8a_6x32_avx512vnni(wp.as_ptr(), xp.as_ptr(), nu, c, ldc, fresh as usize) }
+    }
 
     /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
     macro_rules! row_kernel {
@@ -436,6 +466,7 @@ pub(crate) mod x86 {
             ("dot_f32_avx2", Tier::Avx2, f(lanner_dot_f32_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
             ("gemm_packed_6x16_avx2", Tier::Avx2, f(lanner_gemm_packed_6x16_avx2 as *const ()), [a, b, 9, c, 16, 1]),
             ("gemm_packed_12x32_avx512", Tier::Avx512, f(lanner_gemm_packed_12x32_avx512 as *const ()), [a, b, 9, c, 32, 1]),
+            ("gemm_q8a_6x32_avx512vnni", Tier::Avx512Vnni, f(lanner_gemm_q8a_6x32_avx512vnni as *const ()), [a, b, 3, c, 32, 1]),
             ("transpose_16x16_avx512", Tier::Avx512, f(lanner_transpose_16x16_avx512 as *const ()), [a, 20, b, 17, 0, 0]),
             ("dot_f32_avx512", Tier::Avx512, f(lanner_dot_f32_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
             ("dot_q8_0_f32_avx512", Tier::Avx512, f(lanner_dot_q8_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
@@ -573,6 +604,7 @@ pub(crate) mod x86 {
         for (t, f, name) in q8a {
             k.dot_rows_q8a[type_index(t)] = Some((f, name));
         }
+        k.gemm_q8a = Some(super::Q8aGemm { f: gemm_q8a_6x32_avx512vnni, mr: 6, nr: 32, name: "gemm_q8a_6x32_avx512vnni" });
     }
 }
 
@@ -1296,6 +1328,95 @@ mod checkasm {
             }
         }
         eprintln!("checkasm gemm_packed: {checked} cases");
+    }
+
+    /// Random packed panels for an int8 GEMM tile (see `reference::gemm_q8a`): levels anywhere in
+    /// 0..=255 (`extreme`: all 255, with activations all +-127, the largest sums), planes in
+    /// -127..=127, f32 scales, mins and (e, s).
+    fn q8a_panels(rng: &mut Rng, mr: usize, nr: usize, nu: usize, extreme: bool) -> (Vec<u8>, Vec<u8>) {
+        let mut wp = vec![0u8; nu * 40 * nr];
+        let mut xp = vec![0u8; nu * 72 * mr];
+        for u in 0..nu {
+            let w = &mut wp[u * 40 * nr..(u + 1) * 40 * nr];
+            w[..32 * nr].iter_mut().for_each(|b| *b = if extreme { 255 } else { rng.next() as u8 });
+            for i in 0..2 * nr {
+                w[32 * nr + 4 * i..32 * nr + 4 * i + 4].copy_from_slice(&rng.f32().to_le_bytes());
+            }
+            let x = &mut xp[u * 72 * mr..(u + 1) * 72 * mr];
+            for b in x[..64 * mr].iter_mut() {
+                let q = if extreme { if rng.next() & 1 == 0 { 127 } else { -127 } } else { (rng.next() % 255) as i32 - 127 };
+                *b = q as i8 as u8;
+            }
+            for i in 0..2 * mr {
+                x[64 * mr + 4 * i..64 * mr + 4 * i + 4].copy_from_slice(&(rng.f32() * 1e-3).to_le_bytes());
+            }
+        }
+        (wp, xp)
+    }
+
+    #[test]
+    fn gemm_q8a_every_tier_bit_exact() {
+        let seed = seed_or(0x18A6_u64);
+        let mut rng = Rng(seed | 1);
+        let mut checked = 0;
+        for &tier in &available_tiers() {
+            let Some(g) = Kernels::for_tier(tier).gemm_q8a else { continue };
+            let (mr, nr) = (g.mr, g.nr);
+            for (nu, extreme) in [(0usize, false), (1, false), (2, false), (3, true), (7, false), (32, false), (33, true)] {
+                for (pad, fresh) in [(0usize, false), (3, false), (0, true), (3, true)] {
+                    let ldc = nr + pad;
+                    // unaligned panels (+1 byte), C with guard values between and after rows
+                    let (wp, xp) = q8a_panels(&mut rng, mr, nr, nu, extreme);
+                    let (wp, xp) = ([&[0u8][..], &wp].concat(), [&[0u8][..], &xp].concat());
+                    let (wp, xp) = (&wp[1..], &xp[1..]);
+                    let mut c: Vec<f32> = (0..mr * ldc + 9).map(|i| if i >= 1 && (i - 1) % ldc < nr && (i - 1) / ldc < mr { rng.f32() } else { f32::NAN }).collect();
+                    let mut want = c.clone();
+                    // SAFETY: c[1..] holds mr rows of ldc floats.
+                    unsafe { (g.f)(wp, xp, nu, c[1..].as_mut_ptr(), ldc, fresh) };
+                    reference::gemm_q8a(mr, nr, wp, xp, nu, &mut want[1..], ldc, fresh);
+                    for (i, (&got, &e)) in c.iter().zip(&want).enumerate() {
+                        assert!(
+                            got.to_bits() == e.to_bits() || (got.is_nan() && e.is_nan()),
+                            "{} (tier {}) nu={nu} ldc={ldc} fresh={fresh} at {i}: {got} vs reference {e} (seed {seed:#x})",
+                            g.name,
+                            tier.name()
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        eprintln!("checkasm gemm_q8a: {checked} cases");
+    }
+
+    /// `cargo test --release --lib bench_gemm_q8a -- --ignored --nocapture`: multiply-adds per
+    /// second of the int8 GEMM microkernel (k = 1024, 80 token tiles, the framework's shape) next
+    /// to the f32 packed kernel on the same shape.
+    #[test]
+    #[ignore]
+    fn bench_gemm_q8a() {
+        use std::time::Instant;
+        let mut rng = Rng(5);
+        for &tier in &available_tiers() {
+            let k = Kernels::for_tier(tier);
+            let Some(g) = k.gemm_q8a else { continue };
+            let (nu, tiles) = (32usize, 80usize);
+            let (wp, _) = q8a_panels(&mut rng, g.mr, g.nr, nu, false);
+            let xps: Vec<Vec<u8>> = (0..tiles).map(|_| q8a_panels(&mut rng, g.mr, g.nr, nu, false).1).collect();
+            let mut c = vec![0f32; tiles * g.mr * g.nr];
+            let mut best = f64::MAX;
+            for _ in 0..20 {
+                let t0 = Instant::now();
+                for (i, xp) in xps.iter().enumerate() {
+                    // SAFETY: c holds tiles * mr rows of nr floats.
+                    unsafe { (g.f)(&wp, xp, nu, c[i * g.mr * g.nr..].as_mut_ptr(), g.nr, true) };
+                }
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            std::hint::black_box(&c);
+            let macs = (tiles * g.mr * g.nr * nu * 32) as f64;
+            eprintln!("{} (tier {}): {:.1} G multiply-adds/s ({:.0} GOP/s)", g.name, tier.name(), macs / best / 1e9, 2.0 * macs / best / 1e9);
+        }
     }
 
     /// An f16 scale field for the dequantizer tests, sign random: the extremes (largest finite,
