@@ -6,6 +6,7 @@
 // file must be compiled with -ffp-contract=off, as Rust never fuses a * b + c):
 //   ref_dot_f32           crate::backend::cpu::reference::dot_f32
 //   ref_gemm_f32_4x4      crate::backend::cpu::reference::gemm_f32_4x4
+//   ref_gemm_packed       crate::backend::cpu::reference::gemm_packed (bit-exact: fmaf in k order)
 //   ref_dot_q_f32         crate::quant::dot_f32 with the Q8_0 / Q4_0 / Q4_1 block decoders of
 //                         src/quant/legacy.rs
 //   ref_quantize_q8a      crate::quant::q8a::quantize (bit-exact: IEEE divisions, the fma, ties
@@ -57,6 +58,7 @@
 
 // ---- the kernels (asm/aarch64/*.S) ----
 float lanner_dot_f32_neon(const float *a, const float *b, size_t n);
+void lanner_gemm_packed_8x12_neon(const float *wp, const float *xp, size_t kc, float *c, size_t ldc, size_t fresh);
 void lanner_gemm_f32_4x4_neon(const float *w, size_t ldw, const float *x, size_t ldx, size_t k, float *c, size_t ldc);
 float lanner_dot_q8_0_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
 float lanner_dot_q4_0_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
@@ -181,6 +183,17 @@ static float ref_dot_f32(const float *a, const float *b, size_t n) {
 static void ref_gemm_f32_4x4(const float *w, size_t ldw, const float *x, size_t ldx, size_t k, float *c, size_t ldc) {
     for (size_t t = 0; t < 4; t++)
         for (size_t r = 0; r < 4; r++) c[t * ldc + r] = ref_dot_f32(w + r * ldw, x + t * ldx, k);
+}
+
+// reference::gemm_packed: one fused multiply-add per k, in k order (fmaf = f32::mul_add).
+static void ref_gemm_packed(size_t mr, size_t nr, const float *wp, const float *xp, size_t kc, float *c, size_t ldc,
+                            int fresh) {
+    for (size_t t = 0; t < mr; t++)
+        for (size_t r = 0; r < nr; r++) {
+            float acc = fresh ? 0.0f : c[t * ldc + r];
+            for (size_t k = 0; k < kc; k++) acc = fmaf(wp[k * nr + r], xp[k * mr + t], acc);
+            c[t * ldc + r] = acc;
+        }
 }
 
 enum QType { Q8_0, Q4_0, Q4_1 };
@@ -501,6 +514,62 @@ static void test_gemm_f32_4x4(void) {
     printf("ok   gemm_f32_4x4_neon         %4d cases\n", g_cases - before);
 }
 
+// Bit-exact against the reference (same fused multiply-adds in the same order), on random values
+// of mixed magnitudes; C starts as random values (fresh = 0) or NaN (fresh = 1: must not be read),
+// guard values between and before its rows and a PROT_NONE page right after the tile.
+static void test_gemm_packed(const char *name, const void *fn, size_t mr, size_t nr) {
+    static const size_t kcs[] = {0, 1, 2, 3, 7, 16, 33, 100, 512};
+    static const size_t pads[] = {0, 1, 20};
+    static const int places[] = {END_AT_GUARD, 4};
+    const uint32_t guard = 0x7fc0dead, qnan = 0x7fc00000;
+    int before = g_cases;
+    for (size_t ki = 0; ki < sizeof kcs / sizeof *kcs; ki++)
+        for (int pd = 0; pd < 3; pd++)
+            for (int pi = 0; pi < 2; pi++)
+                for (int fresh = 0; fresh < 2; fresh++) {
+                    size_t kc = kcs[ki], ldc = nr + pads[pd], nc = 1 + (mr - 1) * ldc + nr;
+                    snprintf(g_ctx, sizeof g_ctx, "%s kc=%zu ldc=%zu place=%d fresh=%d", name, kc, ldc, places[pi],
+                             fresh);
+                    Guarded gw, gx, gc;
+                    float *wp = galloc(&gw, kc * nr * 4, places[pi]), *xp = galloc(&gx, kc * mr * 4, places[pi]);
+                    float *cbuf = galloc(&gc, nc * 4, END_AT_GUARD), *c = cbuf + 1;
+                    for (size_t i = 0; i < kc * nr; i++) wp[i] = rng_f32(&g_rng) * ldexpf(1.0f, rng_int(&g_rng, -8, 8));
+                    for (size_t i = 0; i < kc * mr; i++) xp[i] = rng_f32(&g_rng) * ldexpf(1.0f, rng_int(&g_rng, -8, 8));
+                    for (size_t i = 0; i < nc; i++) {
+                        size_t idx = i - 1;
+                        int tile = i >= 1 && idx % ldc < nr;
+                        if (!tile) memcpy(&cbuf[i], &guard, 4);
+                        else if (fresh) memcpy(&cbuf[i], &qnan, 4);
+                        else cbuf[i] = rng_f32(&g_rng);
+                    }
+                    float *want = malloc(nc * 4), *cw = malloc(kc * nr * 4 + 4), *cx = malloc(kc * mr * 4 + 4);
+                    memcpy(want, cbuf, nc * 4);
+                    memcpy(cw, wp, kc * nr * 4);
+                    memcpy(cx, xp, kc * mr * 4);
+                    ref_gemm_packed(mr, nr, wp, xp, kc, want + 1, ldc, fresh);
+                    load_canaries();
+                    lanner_checked_call_v(fn, U(wp), U(xp), kc, U(c), ldc, (uintptr_t)fresh, 0);
+                    check_regs();
+                    for (size_t i = 0; i < nc; i++)
+                        if (memcmp(&cbuf[i], &want[i], 4)) {
+                            long idx = (long)i - 1;
+                            if (idx < 0 || (size_t)idx % ldc >= nr) fail("wrote outside its tile at c[%ld]", idx);
+                            else fail("c[t=%zu][r=%zu] = %.9g vs reference %.9g (not bit-identical)", (size_t)idx / ldc,
+                                      (size_t)idx % ldc, cbuf[i], want[i]);
+                            break;
+                        }
+                    if (memcmp(wp, cw, kc * nr * 4) || memcmp(xp, cx, kc * mr * 4)) fail("an input changed");
+                    free(want);
+                    free(cw);
+                    free(cx);
+                    gfree(&gw);
+                    gfree(&gx);
+                    gfree(&gc);
+                    g_cases++;
+                }
+    printf("ok   %-25s %4d cases\n", name, g_cases - before);
+}
+
 static const size_t NBLOCKS[] = {0, 1, 2, 3, 4, 7, 18, 48, 129};
 
 // Random blocks: every byte pattern of the quants, scales from rand_scale (or, exact, powers of 2).
@@ -717,6 +786,7 @@ int main(int argc, char **argv) {
     } else {
         test_dot_f32();
         test_gemm_f32_4x4();
+        test_gemm_packed("gemm_packed_8x12_neon", (const void *)lanner_gemm_packed_8x12_neon, 8, 12);
         test_dot_q_f32("dot_q8_0_f32_neon", (const void *)lanner_dot_q8_0_f32_neon, Q8_0);
         test_dot_q_f32("dot_q4_0_f32_neon", (const void *)lanner_dot_q4_0_f32_neon, Q4_0);
         test_dot_q_f32("dot_q4_1_f32_neon", (const void *)lanner_dot_q4_1_f32_neon, Q4_1);

@@ -26,7 +26,7 @@ pub struct Kernels {
     /// reference `q8a::dot` (per row) specifies them.
     pub dot_rows_q8a: [Option<(DotQ8a, &'static str)>; 15],
     /// Dot-product GEMM microkernel (see `reference::gemm_f32_4x4`), for tiers without a packed
-    /// one (scalar, NEON); `gemm_k_multiple` is the k granularity it needs (the framework uses
+    /// one (scalar); `gemm_k_multiple` is the k granularity it needs (the framework uses
     /// plain dots when k is not a multiple).
     pub gemm_f32_4x4: GemmKernel,
     pub gemm_k_multiple: usize,
@@ -599,6 +599,16 @@ mod arm {
         fn lanner_dot_q4_0_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q4_1_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_gemm_f32_4x4_neon(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
+        fn lanner_gemm_packed_8x12_neon(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
+    }
+
+    /// # Safety
+    /// See `super::PackedKernel`.
+    unsafe fn gemm_packed_8x12_neon(wp: &[f32], xp: &[f32], kc: usize, c: *mut f32, ldc: usize, fresh: bool) {
+        assert!(wp.len() >= kc * 12 && xp.len() >= kc * 8 && ldc >= 12, "packed gemm: short panels");
+        // SAFETY: panels checked above, C by the caller's contract; NEON is part of every tier
+        // this entry is filled at.
+        unsafe { lanner_gemm_packed_8x12_neon(wp.as_ptr(), xp.as_ptr(), kc, c, ldc, fresh as usize) }
     }
 
     fn gemm_f32_4x4_neon(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
@@ -674,6 +684,7 @@ mod arm {
         k.gemm_f32_4x4 = gemm_f32_4x4_neon;
         k.gemm_k_multiple = 4;
         k.gemm_name = "gemm_f32_4x4_neon";
+        k.gemm_packed = Some(super::PackedGemm { f: gemm_packed_8x12_neon, mr: 8, nr: 12, name: "gemm_packed_8x12_neon" });
         k.quantize_q8a = quantize_q8a_neon;
         k.quantize_q8a_name = "quantize_q8a_neon";
         if tier < Tier::NeonDotprod {
