@@ -34,4 +34,5 @@ def test_aarch64_kernels_under_qemu():
         assert f"skip dot_{t}_q8a_dotprod" in no_dotprod
         assert f"ok   dot_{t}_q8a_dotprod" in with_dotprod
     assert "ok   quantize_q8a_neon" in no_dotprod and "ok   quantize_q8a_neon" in with_dotprod
+    assert "ok   gemm_packed_8x12_neon" in no_dotprod and "ok   gemm_packed_8x12_neon" in with_dotprod
     assert proc.stdout.count("cases passed") == 2

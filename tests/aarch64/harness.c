@@ -22,7 +22,9 @@
 //     end exactly at a PROT_NONE page: a kernel that reads one byte too far faults, and the fault
 //     handler names the case;
 //   - inputs unchanged after the call; GEMM output surrounded by guard values (every float of C
-//     outside the 4 x 4 tile, one before it, and a PROT_NONE page right after the tile);
+//     outside the 4 x 4 or 8 x 12 tile, one before it, and a PROT_NONE page right after the
+//     tile); the packed GEMM bit-identical to its reference, with C all NaN when `fresh` (not to
+//     be read);
 //   - random inputs: |got - want| <= depth * FLT_EPSILON * sum|terms|, where depth bounds the
 //     additions any one term goes through in the reference plus the kernel (rounding error
 //     analysis); for the Q8A dots (N + 16) eps times q8a::dot_magnitude, N Q8A blocks, as the
