@@ -6,9 +6,13 @@
 // file must be compiled with -ffp-contract=off, as Rust never fuses a * b + c):
 //   ref_dot_f32           crate::backend::cpu::reference::dot_f32
 //   ref_gemm_f32_4x4      crate::backend::cpu::reference::gemm_f32_4x4
+//   ref_gemm_packed       crate::backend::cpu::reference::gemm_packed (bit-exact: fmaf in k order)
 //   ref_dot_q_f32         crate::quant::dot_f32 with the Q8_0 / Q4_0 / Q4_1 block decoders of
 //                         src/quant/legacy.rs
-//   ref_dot_q8_0_q8_0     sum over blocks of (d_w * d_a) * sum(qw * qa)   (ggml's vec_dot_q8_0_q8_0)
+//   ref_quantize_q8a      crate::quant::q8a::quantize (bit-exact: IEEE divisions, the fma, ties
+//                         to even)
+//   ref_dot_q8a           crate::quant::q8a::dot for Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q4_K / Q6_K, and
+//                         q8a::dot_magnitude (the scale of the tolerance)
 //
 // What is checked, for every kernel the CPU can run (dotprod kernels only when the kernel's HWCAP
 // bit is set, as lanner's run-time dispatch does):
@@ -18,12 +22,18 @@
 //     end exactly at a PROT_NONE page: a kernel that reads one byte too far faults, and the fault
 //     handler names the case;
 //   - inputs unchanged after the call; GEMM output surrounded by guard values (every float of C
-//     outside the 4 x 4 tile, one before it, and a PROT_NONE page right after the tile);
+//     outside the 4 x 4 or 8 x 12 tile, one before it, and a PROT_NONE page right after the
+//     tile); the packed GEMM bit-identical to its reference, with C all NaN when `fresh` (not to
+//     be read);
 //   - random inputs: |got - want| <= depth * FLT_EPSILON * sum|terms|, where depth bounds the
 //     additions any one term goes through in the reference plus the kernel (rounding error
-//     analysis); "exact" inputs (small integers, power-of-two scales) whose every partial sum is
+//     analysis); for the Q8A dots (N + 16) eps times q8a::dot_magnitude, N Q8A blocks, as the
+//     Rust test; "exact" inputs (small integers, power-of-two scales) whose every partial sum is
 //     representable: got == want, whatever the summation order, so a dropped or doubled lane
-//     shows even where the tolerance would hide it;
+//     shows even where the tolerance would hide it (f32 kernels; the Q8A quantizer is compared
+//     bit for bit on every input);
+//   - Q8A dots: several rows per call (0, 1, 2, 3, 5), output with a guard before and a
+//     PROT_NONE page after;
 //   - callee-saved registers (x19-x28, x29, d8-d15) and sp survive each call (checked_call.S),
 //     with every caller-saved SIMD register holding garbage at entry.
 // Exit status 0 when everything passed, 1 on any failure, 2 on a fault.
@@ -50,11 +60,20 @@
 
 // ---- the kernels (asm/aarch64/*.S) ----
 float lanner_dot_f32_neon(const float *a, const float *b, size_t n);
+void lanner_gemm_packed_8x12_neon(const float *wp, const float *xp, size_t kc, float *c, size_t ldc, size_t fresh);
 void lanner_gemm_f32_4x4_neon(const float *w, size_t ldw, const float *x, size_t ldx, size_t k, float *c, size_t ldc);
 float lanner_dot_q8_0_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
 float lanner_dot_q4_0_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
 float lanner_dot_q4_1_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
-float lanner_dot_q8_0_q8_0_dotprod(const uint8_t *w, const uint8_t *a, size_t nblocks);
+void lanner_quantize_q8a_neon(const float *x, int8_t *qs, float *ds, size_t nblocks);
+#define Q8A_DOT(T) void lanner_dot_##T##_q8a_dotprod(const uint8_t *w, const int8_t *qs, const float *ds, \
+                                                    size_t nblocks, size_t nrows, float *out);
+Q8A_DOT(q8_0)
+Q8A_DOT(q4_0)
+Q8A_DOT(q4_1)
+Q8A_DOT(q5_0)
+Q8A_DOT(q4_k)
+Q8A_DOT(q6_k)
 
 // ---- the callee-saved register check (checked_call.S) ----
 uint64_t lanner_canary[18];   // loaded into x19-x28, d8-d15 before the call
@@ -168,6 +187,17 @@ static void ref_gemm_f32_4x4(const float *w, size_t ldw, const float *x, size_t 
         for (size_t r = 0; r < 4; r++) c[t * ldc + r] = ref_dot_f32(w + r * ldw, x + t * ldx, k);
 }
 
+// reference::gemm_packed: one fused multiply-add per k, in k order (fmaf = f32::mul_add).
+static void ref_gemm_packed(size_t mr, size_t nr, const float *wp, const float *xp, size_t kc, float *c, size_t ldc,
+                            int fresh) {
+    for (size_t t = 0; t < mr; t++)
+        for (size_t r = 0; r < nr; r++) {
+            float acc = fresh ? 0.0f : c[t * ldc + r];
+            for (size_t k = 0; k < kc; k++) acc = fmaf(wp[k * nr + r], xp[k * mr + t], acc);
+            c[t * ldc + r] = acc;
+        }
+}
+
 enum QType { Q8_0, Q4_0, Q4_1 };
 static const size_t QBYTES[] = {34, 18, 20};
 
@@ -218,21 +248,160 @@ static float ref_dot_q_f32(enum QType t, const uint8_t *w, const float *x, size_
     return sum;
 }
 
-static float ref_dot_q8_0_q8_0(const uint8_t *w, const uint8_t *a, size_t nb, float *mag) {
-    float sum = 0;
-    *mag = 0;
-    for (size_t i = 0; i < nb; i++) {
-        const uint8_t *bw = w + i * 34, *ba = a + i * 34;
-        int32_t isum = 0, iabs = 0;
-        for (int j = 0; j < 32; j++) {
-            int p = (int8_t)bw[2 + j] * (int8_t)ba[2 + j];
-            isum += p;
-            iabs += abs(p);
+// ---- Q8A (src/quant/q8a.rs) ----
+
+// q8a::quantize. round_ties_even then `as i32` (saturating) then clamp: nearbyintf in the default
+// rounding mode, clamped as a float.
+static int32_t round_clamp127(float v) {
+    v = nearbyintf(v);
+    return v > 127.0f ? 127 : v < -127.0f ? -127 : (int32_t)v;
+}
+static void ref_quantize_q8a(const float *x, int8_t *qs, float *ds, size_t nb) {
+    size_t n = 32 * nb;
+    for (size_t b = 0; b < nb; b++) {
+        const float *xb = x + 32 * b;
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        float d = amax / 127.0f, e = d / 256.0f;
+        if (e == 0.0f) {
+            memset(qs + 32 * b, 0, 32);
+            memset(qs + n + 32 * b, 0, 32);
+            ds[2 * b] = ds[2 * b + 1] = 0.0f;
+            continue;
         }
-        float dd = f16_at(bw) * f16_at(ba);
-        sum += dd * (float)isum;
-        *mag += fabsf(dd) * (float)iabs;
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++) {
+            int32_t l1 = round_clamp127(xb[j] / d);
+            float r = fmaf(-d, (float)l1, xb[j]);   // (-d).mul_add(l1, v)
+            int32_t l2 = round_clamp127(r / e);
+            sum += 256 * l1 + l2;
+            qs[32 * b + j] = (int8_t)l1;
+            qs[n + 32 * b + j] = (int8_t)l2;
+        }
+        ds[2 * b] = e;
+        ds[2 * b + 1] = e * (float)sum;
     }
+}
+
+enum WType { W_Q8_0, W_Q4_0, W_Q4_1, W_Q5_0, W_Q4_K, W_Q6_K };
+static const char *const WNAME[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q4_k", "q6_k"};
+static const size_t WBYTES[] = {34, 18, 20, 22, 144, 210};
+static const size_t WVALS[] = {32, 32, 32, 32, 256, 256};
+
+// q8a::scale_min_k4
+static void scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// The levels of one weight block (32 or 256 values), as q8a::dot decodes them.
+static void ref_levels(enum WType t, const uint8_t *wb, int32_t *lv) {
+    switch (t) {
+    case W_Q8_0:
+        for (int j = 0; j < 32; j++) lv[j] = (int8_t)wb[2 + j];
+        break;
+    case W_Q4_0:
+    case W_Q4_1: {
+        const uint8_t *q = wb + (t == W_Q4_0 ? 2 : 4);
+        int off = t == W_Q4_0 ? 8 : 0;
+        for (int j = 0; j < 16; j++) {
+            lv[j] = (q[j] & 0x0F) - off;
+            lv[j + 16] = (q[j] >> 4) - off;
+        }
+        break;
+    }
+    case W_Q5_0: {
+        uint32_t qh = (uint32_t)wb[2] | (uint32_t)wb[3] << 8 | (uint32_t)wb[4] << 16 | (uint32_t)wb[5] << 24;
+        for (int j = 0; j < 16; j++) {
+            lv[j] = (int32_t)((wb[6 + j] & 0x0F) | ((qh >> j) & 1) << 4) - 16;
+            lv[j + 16] = (int32_t)((wb[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16;
+        }
+        break;
+    }
+    case W_Q4_K:
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++) {
+                lv[64 * c + l] = wb[16 + 32 * c + l] & 0x0F;
+                lv[64 * c + 32 + l] = wb[16 + 32 * c + l] >> 4;
+            }
+        break;
+    case W_Q6_K:
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = wb + 64 * h, *qh = wb + 128 + 32 * h;
+            for (int l = 0; l < 32; l++) {
+                int e = 128 * h + l;
+                lv[e] = ((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) - 32;
+                lv[e + 32] = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                lv[e + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                lv[e + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            }
+        }
+        break;
+    }
+}
+
+// q8a::dot of one weight row of nb weight blocks with the Q8A row (qs, ds) of n = nb * WVALS[t]
+// values; *mag = q8a::dot_magnitude (every product's absolute value, the weights' level and
+// min / offset parts apart).
+static float ref_dot_q8a(enum WType t, const uint8_t *w, const int8_t *qs, const float *ds, size_t nb, float *mag) {
+    size_t n = nb * WVALS[t];
+#define AINT(i) (256 * (int32_t)qs[i] + (int32_t)qs[n + (i)])
+    float sum = 0;
+    double m = 0;
+    int32_t lv[256];
+    for (size_t i = 0; i < nb; i++) {
+        const uint8_t *wb = w + i * WBYTES[t];
+        ref_levels(t, wb, lv);
+        if (t <= W_Q5_0) {
+            float dx = ds[2 * i], sx = ds[2 * i + 1], dw = f16_at(wb);
+            int64_t isum = 0;
+            for (int j = 0; j < 32; j++) isum += (int64_t)lv[j] * AINT(32 * i + j);
+            float term = (dw * dx) * (float)isum;
+            if (t == W_Q4_1) term += f16_at(wb + 2) * sx;
+            sum += term;
+            float mw = t == W_Q4_1 ? f16_at(wb + 2) : 0.0f;
+            double minp = t == W_Q4_1 ? fabsf(mw) : t == W_Q4_0 ? 8.0 * fabsf(dw) : t == W_Q5_0 ? 16.0 * fabsf(dw)
+                                                                                  : 128.0 * fabsf(dw);
+            for (int j = 0; j < 32; j++)
+                m += (fabs((double)dw * lv[j] + mw) + 2 * minp) * fabs((double)dx * AINT(32 * i + j));
+        } else if (t == W_Q4_K) {
+            float d = f16_at(wb), dmin = f16_at(wb + 2);
+            for (int j = 0; j < 8; j++) {
+                int sc, mn;
+                scale_min_k4(j, wb + 4, &sc, &mn);
+                size_t b = 8 * i + j;
+                float dx = ds[2 * b], sx = ds[2 * b + 1];
+                int64_t isum = 0;
+                for (int l = 0; l < 32; l++) isum += (int64_t)lv[32 * j + l] * AINT(32 * b + l);
+                sum += (d * (float)sc) * dx * (float)isum - (dmin * (float)mn) * sx;
+                for (int l = 0; l < 32; l++)
+                    m += (fabs((double)d * sc * lv[32 * j + l] - (double)dmin * mn) + 2 * fabs((double)dmin * mn)) *
+                         fabs((double)dx * AINT(32 * b + l));
+            }
+        } else {
+            float d = f16_at(wb + 208);
+            for (int j = 0; j < 8; j++) {
+                size_t b = 8 * i + j;
+                int64_t s0 = (int8_t)wb[192 + 2 * j], s1 = (int8_t)wb[193 + 2 * j], i0 = 0, i1 = 0;
+                for (int l = 0; l < 16; l++) {
+                    i0 += (int64_t)lv[32 * j + l] * AINT(32 * b + l);
+                    i1 += (int64_t)lv[32 * j + 16 + l] * AINT(32 * b + 16 + l);
+                }
+                sum += (d * ds[2 * b]) * (float)(s0 * i0 + s1 * i1);
+                for (int l = 0; l < 32; l++) {
+                    double sd = fabs((double)d * (l < 16 ? s0 : s1));
+                    m += (sd * abs(lv[32 * j + l]) + 2 * 32 * sd) * fabs((double)ds[2 * b] * AINT(32 * b + l));
+                }
+            }
+        }
+    }
+#undef AINT
+    *mag = (float)m;
     return sum;
 }
 
@@ -347,6 +516,62 @@ static void test_gemm_f32_4x4(void) {
     printf("ok   gemm_f32_4x4_neon         %4d cases\n", g_cases - before);
 }
 
+// Bit-exact against the reference (same fused multiply-adds in the same order), on random values
+// of mixed magnitudes; C starts as random values (fresh = 0) or NaN (fresh = 1: must not be read),
+// guard values between and before its rows and a PROT_NONE page right after the tile.
+static void test_gemm_packed(const char *name, const void *fn, size_t mr, size_t nr) {
+    static const size_t kcs[] = {0, 1, 2, 3, 7, 16, 33, 100, 512};
+    static const size_t pads[] = {0, 1, 20};
+    static const int places[] = {END_AT_GUARD, 4};
+    const uint32_t guard = 0x7fc0dead, qnan = 0x7fc00000;
+    int before = g_cases;
+    for (size_t ki = 0; ki < sizeof kcs / sizeof *kcs; ki++)
+        for (int pd = 0; pd < 3; pd++)
+            for (int pi = 0; pi < 2; pi++)
+                for (int fresh = 0; fresh < 2; fresh++) {
+                    size_t kc = kcs[ki], ldc = nr + pads[pd], nc = 1 + (mr - 1) * ldc + nr;
+                    snprintf(g_ctx, sizeof g_ctx, "%s kc=%zu ldc=%zu place=%d fresh=%d", name, kc, ldc, places[pi],
+                             fresh);
+                    Guarded gw, gx, gc;
+                    float *wp = galloc(&gw, kc * nr * 4, places[pi]), *xp = galloc(&gx, kc * mr * 4, places[pi]);
+                    float *cbuf = galloc(&gc, nc * 4, END_AT_GUARD), *c = cbuf + 1;
+                    for (size_t i = 0; i < kc * nr; i++) wp[i] = rng_f32(&g_rng) * ldexpf(1.0f, rng_int(&g_rng, -8, 8));
+                    for (size_t i = 0; i < kc * mr; i++) xp[i] = rng_f32(&g_rng) * ldexpf(1.0f, rng_int(&g_rng, -8, 8));
+                    for (size_t i = 0; i < nc; i++) {
+                        size_t idx = i - 1;
+                        int tile = i >= 1 && idx % ldc < nr;
+                        if (!tile) memcpy(&cbuf[i], &guard, 4);
+                        else if (fresh) memcpy(&cbuf[i], &qnan, 4);
+                        else cbuf[i] = rng_f32(&g_rng);
+                    }
+                    float *want = malloc(nc * 4), *cw = malloc(kc * nr * 4 + 4), *cx = malloc(kc * mr * 4 + 4);
+                    memcpy(want, cbuf, nc * 4);
+                    memcpy(cw, wp, kc * nr * 4);
+                    memcpy(cx, xp, kc * mr * 4);
+                    ref_gemm_packed(mr, nr, wp, xp, kc, want + 1, ldc, fresh);
+                    load_canaries();
+                    lanner_checked_call_v(fn, U(wp), U(xp), kc, U(c), ldc, (uintptr_t)fresh, 0);
+                    check_regs();
+                    for (size_t i = 0; i < nc; i++)
+                        if (memcmp(&cbuf[i], &want[i], 4)) {
+                            long idx = (long)i - 1;
+                            if (idx < 0 || (size_t)idx % ldc >= nr) fail("wrote outside its tile at c[%ld]", idx);
+                            else fail("c[t=%zu][r=%zu] = %.9g vs reference %.9g (not bit-identical)", (size_t)idx / ldc,
+                                      (size_t)idx % ldc, cbuf[i], want[i]);
+                            break;
+                        }
+                    if (memcmp(wp, cw, kc * nr * 4) || memcmp(xp, cx, kc * mr * 4)) fail("an input changed");
+                    free(want);
+                    free(cw);
+                    free(cx);
+                    gfree(&gw);
+                    gfree(&gx);
+                    gfree(&gc);
+                    g_cases++;
+                }
+    printf("ok   %-25s %4d cases\n", name, g_cases - before);
+}
+
 static const size_t NBLOCKS[] = {0, 1, 2, 3, 4, 7, 18, 48, 129};
 
 // Random blocks: every byte pattern of the quants, scales from rand_scale (or, exact, powers of 2).
@@ -393,42 +618,141 @@ static void test_dot_q_f32(const char *name, const void *fn, enum QType t) {
     printf("ok   %-25s %4d cases\n", name, g_cases - before);
 }
 
-static void test_dot_q8_0_q8_0_dotprod(void) {
-    static const int places[] = {END_AT_GUARD, 0, 1};
+// Activations as src/backend/cpu/table.rs's checkasm `activations`: per 32-value block all zero,
+// subnormal (e rounds to 0 or is coarse; with `subnormal`), integers on half steps with max 127
+// (d = 1, ties to even), a single -3, or random times 10^(-e10..e10).
+static void fill_activations(float *x, size_t n, int e10, int subnormal) {
+    for (size_t i = 0; i < n; i++) x[i] = rng_f32(&g_rng);
+    for (size_t b = 0; b < n / 32; b++) {
+        float *xb = x + 32 * b;
+        int kind = (int)(rng_next(&g_rng) % 8);
+        if (kind == 1 && !subnormal) kind = 0;
+        for (int j = 0; j < 32; j++)
+            switch (kind) {
+            case 0: xb[j] = 0.0f; break;
+            case 1: xb[j] *= 1e-40f; break;
+            case 2: xb[j] = j == (int)(b % 32) ? 127.0f : (float)(rng_next(&g_rng) % 255) - 127.0f + 0.5f; break;
+            case 3: xb[j] = j == 7 ? -3.0f : 0.0f; break;
+            default: break;
+            }
+        if (kind >= 4) {
+            float p = powf(10.0f, (float)rng_int(&g_rng, -e10, e10));
+            for (int j = 0; j < 32; j++) xb[j] *= p;
+        }
+    }
+}
+
+static void test_quantize_q8a(void) {
+    static const size_t nbs[] = {0, 1, 2, 3, 7, 18, 48, 152};
+    static const int places[] = {END_AT_GUARD, 0, 4};
     int before = g_cases;
-    for (size_t bi = 0; bi < sizeof NBLOCKS / sizeof *NBLOCKS; bi++)
-        for (int pi = 0; pi < 3; pi++)
-            for (int exact = 0; exact < 2; exact++) {
-                size_t nb = NBLOCKS[bi], bytes = nb * 34;
-                snprintf(g_ctx, sizeof g_ctx, "dot_q8_0_q8_0_dotprod nblocks=%zu place=%d exact=%d", nb, places[pi],
-                         exact);
-                Guarded gw, ga;
-                uint8_t *w = galloc(&gw, bytes, places[pi]), *a = galloc(&ga, bytes, places[pi]);
-                fill_blocks(Q8_0, w, nb, 0);
-                fill_blocks(Q8_0, a, nb, 0);
-                if (exact)   // quants in -15..15 and scales +-1/2, +-1: every partial sum exact
-                    for (size_t i = 0; i < nb; i++)
-                        for (uint8_t *p = w; p; p = p == w ? a : NULL) {
-                            uint8_t *b = p + i * 34;
-                            put_f16(b, exact_scale(&g_rng, -1, 0));
-                            for (int j = 0; j < 32; j++) b[2 + j] = (uint8_t)(int8_t)rng_int(&g_rng, -15, 15);
-                        }
-                uint8_t *cw = malloc(bytes + 1), *ca = malloc(bytes + 1);
-                memcpy(cw, w, bytes);
-                memcpy(ca, a, bytes);
-                float mag, want = ref_dot_q8_0_q8_0(w, a, nb, &mag);
-                float got = call_f((const void *)lanner_dot_q8_0_q8_0_dotprod, U(w), U(a), nb);
-                float tol = exact ? 0.0f : (float)(2 * nb + 16) * FLT_EPSILON * mag;
-                if (!close_enough(got, want, tol, exact))
-                    fail("%.9g vs reference %.9g (|diff| %.3g, tolerance %.3g)", got, want, fabsf(got - want), tol);
-                if (memcmp(w, cw, bytes) || memcmp(a, ca, bytes)) fail("an input changed");
+    for (size_t bi = 0; bi < sizeof nbs / sizeof *nbs; bi++)
+        for (int pi = 0; pi < 3; pi++) {
+            size_t nb = nbs[bi], n = 32 * nb;
+            snprintf(g_ctx, sizeof g_ctx, "quantize_q8a_neon nblocks=%zu place=%d", nb, places[pi]);
+            Guarded gx, gq, gd;
+            float *x = galloc(&gx, n * 4, places[pi]);
+            int8_t *qs = galloc(&gq, 2 * n, places[pi] == 4 ? 1 : places[pi]);
+            float *ds = galloc(&gd, 2 * nb * 4, places[pi]);
+            fill_activations(x, n, 30, 1);
+            memset(qs, 0x5A, 2 * n);
+            memset(ds, 0xFF, 2 * nb * 4);
+            int8_t *wq = malloc(2 * n + 1);
+            float *wd = malloc(2 * nb * 4 + 4), *cx = malloc(n * 4 + 4);
+            memcpy(cx, x, n * 4);
+            ref_quantize_q8a(x, wq, wd, nb);
+            load_canaries();
+            lanner_checked_call_v((const void *)lanner_quantize_q8a_neon, U(x), U(qs), U(ds), nb, 0, 0, 0);
+            check_regs();
+            for (size_t b = 0; b < nb; b++) {
+                if (memcmp(qs + 32 * b, wq + 32 * b, 32) || memcmp(qs + n + 32 * b, wq + n + 32 * b, 32) ||
+                    memcmp(ds + 2 * b, wd + 2 * b, 8)) {
+                    fail("block %zu: e=%.9g s=%.9g q1[0]=%d q2[0]=%d vs reference e=%.9g s=%.9g q1[0]=%d q2[0]=%d", b,
+                         ds[2 * b], ds[2 * b + 1], qs[32 * b], qs[n + 32 * b], wd[2 * b], wd[2 * b + 1], wq[32 * b],
+                         wq[n + 32 * b]);
+                    break;
+                }
+            }
+            if (memcmp(x, cx, n * 4)) fail("an input changed");
+            free(wq);
+            free(wd);
+            free(cx);
+            gfree(&gx);
+            gfree(&gq);
+            gfree(&gd);
+            g_cases++;
+        }
+    printf("ok   %-25s %4d cases\n", "quantize_q8a_neon", g_cases - before);
+}
+
+// Random weight blocks: every byte random (levels, qh bits, 6-bit and i8 sub-scales over their
+// whole range), every f16 scale field a random finite value times 10^(-4..4), as the Rust tests.
+static void fill_weights(enum WType t, uint8_t *w, size_t nblocks) {
+    static const int f16s[][2] = {{0, -1}, {0, -1}, {0, 2}, {0, -1}, {0, 2}, {208, -1}};
+    for (size_t i = 0; i < nblocks; i++) {
+        uint8_t *b = w + i * WBYTES[t];
+        for (size_t j = 0; j < WBYTES[t]; j++) b[j] = (uint8_t)rng_next(&g_rng);
+        for (int k = 0; k < 2; k++)
+            if (f16s[t][k] >= 0) put_f16(b + f16s[t][k], rng_f32(&g_rng) * powf(10.0f, (float)rng_int(&g_rng, -4, 4)));
+    }
+}
+
+// Tolerance as the Rust checkasm test dot_rows_q8a_every_tier_and_type: (N + 16) eps mag + the
+// smallest normal, N = Q8A blocks per row, mag = q8a::dot_magnitude.
+static void test_dot_q8a(enum WType t, const void *fn) {
+    static const size_t legacy[] = {0, 1, 2, 3, 4, 5, 7, 18, 19, 48, 152}, kq[] = {0, 1, 2, 3, 5, 6, 19};
+    static const size_t rows[] = {1, 2, 3, 5, 0};
+    static const int places[] = {END_AT_GUARD, 0, 1};
+    const size_t *counts = t <= W_Q5_0 ? legacy : kq;
+    size_t ncounts = t <= W_Q5_0 ? sizeof legacy / sizeof *legacy : sizeof kq / sizeof *kq;
+    const uint32_t guard = 0x7fc0dead;
+    char name[64];
+    snprintf(name, sizeof name, "dot_%s_q8a_dotprod", WNAME[t]);
+    int before = g_cases;
+    float worst = 0;
+    for (size_t ci = 0; ci < ncounts; ci++)
+        for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++)
+            for (int pi = 0; pi < 3; pi++) {
+                size_t nb = counts[ci], nrows = rows[ri], n = nb * WVALS[t], nq = n / 32, wbytes = nrows * nb * WBYTES[t];
+                snprintf(g_ctx, sizeof g_ctx, "%s nblocks=%zu nrows=%zu place=%d", name, nb, nrows, places[pi]);
+                Guarded gw, gq, gd, go;
+                uint8_t *w = galloc(&gw, wbytes, places[pi]);
+                int8_t *qs = galloc(&gq, 2 * n, places[pi]);
+                float *ds = galloc(&gd, nq * 8, places[pi] == 1 ? 4 : places[pi]);
+                float *obuf = galloc(&go, (nrows + 1) * 4, END_AT_GUARD), *out = obuf + 1;
+                fill_weights(t, w, nrows * nb);
+                float *x = malloc(n * 4 + 4);
+                fill_activations(x, n, 20, 0);
+                ref_quantize_q8a(x, qs, ds, nq);
+                for (size_t i = 0; i <= nrows; i++) memcpy(&obuf[i], &guard, 4);
+                uint8_t *cw = malloc(wbytes + 1), *cq = malloc(2 * n + 1), *cd = malloc(nq * 8 + 1);
+                memcpy(cw, w, wbytes);
+                memcpy(cq, qs, 2 * n);
+                memcpy(cd, ds, nq * 8);
+                load_canaries();
+                lanner_checked_call_v(fn, U(w), U(qs), U(ds), nb, nrows, U(out), 0);
+                check_regs();
+                if (memcmp(&obuf[0], &guard, 4)) fail("wrote before its output");
+                for (size_t r = 0; r < nrows; r++) {
+                    float mag, want = ref_dot_q8a(t, w + r * nb * WBYTES[t], qs, ds, nb, &mag);
+                    float tol = (float)(nq + 16) * FLT_EPSILON * mag + FLT_MIN;
+                    if (!(fabsf(out[r] - want) <= tol))
+                        fail("row %zu: %.9g vs reference %.9g (|diff| %.3g, tolerance %.3g)", r, out[r], want,
+                             fabsf(out[r] - want), tol);
+                    else if (fabsf(out[r] - want) / tol > worst) worst = fabsf(out[r] - want) / tol;
+                }
+                if (memcmp(w, cw, wbytes) || memcmp(qs, cq, 2 * n) || memcmp(ds, cd, nq * 8)) fail("an input changed");
+                free(x);
                 free(cw);
-                free(ca);
+                free(cq);
+                free(cd);
                 gfree(&gw);
-                gfree(&ga);
+                gfree(&gq);
+                gfree(&gd);
+                gfree(&go);
                 g_cases++;
             }
-    printf("ok   dot_q8_0_q8_0_dotprod     %4d cases\n", g_cases - before);
+    printf("ok   %-25s %4d cases (largest |error| / tolerance %.3f)\n", name, g_cases - before, worst);
 }
 
 static void usage(const char *argv0) {
@@ -464,12 +788,21 @@ int main(int argc, char **argv) {
     } else {
         test_dot_f32();
         test_gemm_f32_4x4();
+        test_gemm_packed("gemm_packed_8x12_neon", (const void *)lanner_gemm_packed_8x12_neon, 8, 12);
         test_dot_q_f32("dot_q8_0_f32_neon", (const void *)lanner_dot_q8_0_f32_neon, Q8_0);
         test_dot_q_f32("dot_q4_0_f32_neon", (const void *)lanner_dot_q4_0_f32_neon, Q4_0);
         test_dot_q_f32("dot_q4_1_f32_neon", (const void *)lanner_dot_q4_1_f32_neon, Q4_1);
+        test_quantize_q8a();
     }
-    if (dotprod) test_dot_q8_0_q8_0_dotprod();
-    else printf("skip dot_q8_0_q8_0_dotprod     (CPU lacks ASIMDDP, as lanner's dispatch would skip it)\n");
+    static const void *const q8a_dots[] = {
+        (const void *)lanner_dot_q8_0_q8a_dotprod, (const void *)lanner_dot_q4_0_q8a_dotprod,
+        (const void *)lanner_dot_q4_1_q8a_dotprod, (const void *)lanner_dot_q5_0_q8a_dotprod,
+        (const void *)lanner_dot_q4_k_q8a_dotprod, (const void *)lanner_dot_q6_k_q8a_dotprod,
+    };
+    for (int t = W_Q8_0; t <= W_Q6_K; t++) {
+        if (dotprod) test_dot_q8a((enum WType)t, q8a_dots[t]);
+        else printf("skip dot_%s_q8a_dotprod     (CPU lacks ASIMDDP, as lanner's dispatch would skip it)\n", WNAME[t]);
+    }
 
     if (g_failures) {
         printf("checkasm aarch64: %d FAILURES in %d cases (seed %llu)\n", g_failures, g_cases, g_seed);

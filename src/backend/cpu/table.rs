@@ -26,7 +26,7 @@ pub struct Kernels {
     /// reference `q8a::dot` (per row) specifies them.
     pub dot_rows_q8a: [Option<(DotQ8a, &'static str)>; 15],
     /// Dot-product GEMM microkernel (see `reference::gemm_f32_4x4`), for tiers without a packed
-    /// one (scalar, NEON); `gemm_k_multiple` is the k granularity it needs (the framework uses
+    /// one (scalar); `gemm_k_multiple` is the k granularity it needs (the framework uses
     /// plain dots when k is not a multiple).
     pub gemm_f32_4x4: GemmKernel,
     pub gemm_k_multiple: usize,
@@ -615,14 +615,32 @@ mod arm {
     use super::{Kernels, Tier};
 
     use super::type_index;
+    use crate::quant::q8a::Q8a;
     use crate::quant::GgmlType;
 
     extern "C" {
+        fn lanner_quantize_q8a_neon(x: *const f32, qs: *mut i8, ds: *mut f32, nblocks: usize);
+        fn lanner_dot_q8_0_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q4_0_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q4_1_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_0_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q4_k_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q6_k_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_f32_neon(a: *const f32, b: *const f32, n: usize) -> f32;
         fn lanner_dot_q8_0_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q4_0_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q4_1_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_gemm_f32_4x4_neon(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
+        fn lanner_gemm_packed_8x12_neon(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
+    }
+
+    /// # Safety
+    /// See `super::PackedKernel`.
+    unsafe fn gemm_packed_8x12_neon(wp: &[f32], xp: &[f32], kc: usize, c: *mut f32, ldc: usize, fresh: bool) {
+        assert!(wp.len() >= kc * 12 && xp.len() >= kc * 8 && ldc >= 12, "packed gemm: short panels");
+        // SAFETY: panels checked above, C by the caller's contract; NEON is part of every tier
+        // this entry is filled at.
+        unsafe { lanner_gemm_packed_8x12_neon(wp.as_ptr(), xp.as_ptr(), kc, c, ldc, fresh as usize) }
     }
 
     fn gemm_f32_4x4_neon(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
@@ -647,6 +665,38 @@ mod arm {
     row_kernel!(dot_q4_0_f32_neon, lanner_dot_q4_0_f32_neon, 32, 18);
     row_kernel!(dot_q4_1_f32_neon, lanner_dot_q4_1_f32_neon, 32, 20);
 
+    fn quantize_q8a_neon(x: &[f32], qs: &mut [i8], ds: &mut [f32]) {
+        let nb = x.len() / 32;
+        assert!(x.len() % 32 == 0 && qs.len() == 2 * x.len() && ds.len() == 2 * nb, "quantize_q8a: lengths");
+        // SAFETY: NEON is part of every tier this entry is filled at; exactly nb blocks are read
+        // and written.
+        unsafe { lanner_quantize_q8a_neon(x.as_ptr(), qs.as_mut_ptr(), ds.as_mut_ptr(), nb) }
+    }
+
+    /// Wrap a weight rows x Q8A kernel: checks the lengths (the asm trusts them) once per call.
+    macro_rules! q8a_kernel {
+        ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
+            fn $name(w: &[u8], a: Q8a<'_>, out: &mut [f32]) {
+                let n = a.qs.len() / 2;
+                let nb = n / $elems;
+                assert!(
+                    n % $elems == 0 && a.qs.len() == 2 * n && a.ds.len() == n / 16 && w.len() == out.len() * nb * $bytes,
+                    "q8a kernel: length mismatch"
+                );
+                // SAFETY: tier checked when the table was filled (dotprod); out.len() rows of nb
+                // weight blocks, 2 n int8 values and n / 16 scales are read, out.len() floats
+                // written.
+                unsafe { $asm(w.as_ptr(), a.qs.as_ptr(), a.ds.as_ptr(), nb, out.len(), out.as_mut_ptr()) }
+            }
+        };
+    }
+    q8a_kernel!(dot_q8_0_q8a_dotprod, lanner_dot_q8_0_q8a_dotprod, 32, 34);
+    q8a_kernel!(dot_q4_0_q8a_dotprod, lanner_dot_q4_0_q8a_dotprod, 32, 18);
+    q8a_kernel!(dot_q4_1_q8a_dotprod, lanner_dot_q4_1_q8a_dotprod, 32, 20);
+    q8a_kernel!(dot_q5_0_q8a_dotprod, lanner_dot_q5_0_q8a_dotprod, 32, 22);
+    q8a_kernel!(dot_q4_k_q8a_dotprod, lanner_dot_q4_k_q8a_dotprod, 256, 144);
+    q8a_kernel!(dot_q6_k_q8a_dotprod, lanner_dot_q6_k_q8a_dotprod, 256, 210);
+
     fn dot_f32_neon(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
         // SAFETY: the table only holds this entry at the NEON tiers; the kernel reads exactly n
@@ -666,9 +716,23 @@ mod arm {
         k.gemm_f32_4x4 = gemm_f32_4x4_neon;
         k.gemm_k_multiple = 4;
         k.gemm_name = "gemm_f32_4x4_neon";
-        // Tier::NeonDotprod: the table has no entry with int8 activations yet, so the f32 kernels
-        // above serve it too; lanner_dot_q8_0_q8_0_dotprod (asm/aarch64/dot_q8_dotprod.S) waits
-        // for one.
+        k.gemm_packed = Some(super::PackedGemm { f: gemm_packed_8x12_neon, mr: 8, nr: 12, name: "gemm_packed_8x12_neon" });
+        k.quantize_q8a = quantize_q8a_neon;
+        k.quantize_q8a_name = "quantize_q8a_neon";
+        if tier < Tier::NeonDotprod {
+            return;
+        }
+        let q8a: [(GgmlType, super::DotQ8a, &'static str); 6] = [
+            (GgmlType::Q8_0, dot_q8_0_q8a_dotprod, "dot_q8_0_q8a_dotprod"),
+            (GgmlType::Q4_0, dot_q4_0_q8a_dotprod, "dot_q4_0_q8a_dotprod"),
+            (GgmlType::Q4_1, dot_q4_1_q8a_dotprod, "dot_q4_1_q8a_dotprod"),
+            (GgmlType::Q5_0, dot_q5_0_q8a_dotprod, "dot_q5_0_q8a_dotprod"),
+            (GgmlType::Q4_K, dot_q4_k_q8a_dotprod, "dot_q4_k_q8a_dotprod"),
+            (GgmlType::Q6_K, dot_q6_k_q8a_dotprod, "dot_q6_k_q8a_dotprod"),
+        ];
+        for (t, f, name) in q8a {
+            k.dot_rows_q8a[type_index(t)] = Some((f, name));
+        }
     }
 }
 
