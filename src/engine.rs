@@ -17,7 +17,7 @@ use std::time::Instant;
 
 /// Tokens per forward call when feeding a long prompt (bounds activation memory; the interrupt
 /// check also runs between chunks).
-pub const PREFILL_CHUNK: usize = 256;
+pub const PREFILL_CHUNK: usize = 512;
 
 #[derive(Clone, Debug, Default)]
 pub struct EngineOptions {

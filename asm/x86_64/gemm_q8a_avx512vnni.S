@@ -2,15 +2,15 @@
 // C, accumulated in place, with weights as unsigned 8-bit levels and activations in Q8A's two
 // int8 planes (src/quant/q8a.rs, src/quant/levels.rs).
 //
-// Rust prototype (System V x86-64 ABI):
-//   extern "C" fn lanner_gemm_q8a_6x32_avx512vnni(wp: *const u8, xp: *const u8, nu: usize,
-//                                                  c: *mut f32, ldc: usize, fresh: usize);
-// Scalar reference: crate::backend::cpu::reference::gemm_q8a (mr = 6, nr = 32). Per 32-value unit
-// u of k, the weight panel holds (1280 bytes)
-//   levels [8 groups g][32 rows r][4] u8   (row r's levels k = 4 g .. 4 g + 3 of the unit)
+// Rust prototypes (System V x86-64 ABI), U = 32 or 16 values of k per unit (G = U / 4 groups):
+//   extern "C" fn lanner_gemm_q8a_6x32_uU_avx512vnni(wp: *const u8, xp: *const u8, nu: usize,
+//                                                     c: *mut f32, ldc: usize, fresh: usize);
+// Scalar reference: crate::backend::cpu::reference::gemm_q8a (mr = 6, nr = 32, G). Per unit u of
+// k, the weight panel holds ((4 G + 8) 32 bytes)
+//   levels [G groups g][32 rows r][4] u8   (row r's levels k = 4 g .. 4 g + 3 of the unit)
 //   scale  [32] f32, min [32] f32          (row r's value = scale l + min)
-// and the activation panel (432 bytes)
-//   q      [2 planes p][8 groups g][6 tokens t][4] i8
+// and the activation panel ((8 G + 8) 6 bytes)
+//   q      [2 planes p][G groups g][6 tokens t][4] i8
 //   es     [6 tokens t][e, s] f32          (value = e (256 q1 + q2), s = e sum(256 q1 + q2))
 // and for every token t and row r, in unit order:
 //   I   = 256 sum(l q1) + sum(l q2)                    exact in i32 (|I| < 2^31: l <= 255)
@@ -29,9 +29,6 @@
         .intel_syntax noprefix
         .text
 
-#define UNIT_W 1280
-#define UNIT_X 432
-
 // acc pair (a, b) <-> C row at r9, then r9 += ldc
 .macro  CLOAD a, b
         vmovups zmm\a, [r9]
@@ -49,39 +46,40 @@
         add     r10, r8
 .endm
 
-// group g of plane p: the 32 rows' levels times each token's 4 activation bytes
-.macro  GROUP p, g
+// group g of plane p (G groups a plane): the 32 rows' levels times each token's 4 activation bytes
+.macro  GROUP G, p, g
         vmovdqu64 zmm24, [rdi + 128 * \g]
         vmovdqu64 zmm25, [rdi + 128 * \g + 64]
-        TOKEN   \p, \g, 0, 12, 13
-        TOKEN   \p, \g, 1, 14, 15
-        TOKEN   \p, \g, 2, 16, 17
-        TOKEN   \p, \g, 3, 18, 19
-        TOKEN   \p, \g, 4, 20, 21
-        TOKEN   \p, \g, 5, 22, 23
+        TOKEN   \G, \p, \g, 0, 12, 13
+        TOKEN   \G, \p, \g, 1, 14, 15
+        TOKEN   \G, \p, \g, 2, 16, 17
+        TOKEN   \G, \p, \g, 3, 18, 19
+        TOKEN   \G, \p, \g, 4, 20, 21
+        TOKEN   \G, \p, \g, 5, 22, 23
 .endm
-.macro  TOKEN p, g, t, a, b
-        vpdpbusd zmm\a, zmm24, dword bcst [rsi + 24 * (8 * \p + \g) + 4 * \t]
-        vpdpbusd zmm\b, zmm25, dword bcst [rsi + 24 * (8 * \p + \g) + 4 * \t]
+.macro  TOKEN G, p, g, t, a, b
+        vpdpbusd zmm\a, zmm24, dword bcst [rsi + 24 * (\G * \p + \g) + 4 * \t]
+        vpdpbusd zmm\b, zmm25, dword bcst [rsi + 24 * (\G * \p + \g) + 4 * \t]
 .endm
 
 // token t's epilogue (its sums in zmm\a/\b, its accumulators zmm\c/\d): acc += f32(I) (scale e),
 // then acc += min s
-.macro  EPI t, a, b, c, d
+.macro  EPI G, t, a, b, c, d
         vcvtdq2ps zmm\a, zmm\a
         vcvtdq2ps zmm\b, zmm\b
-        vmulps  zmm30, zmm26, dword bcst [rsi + 384 + 8 * \t]
-        vmulps  zmm31, zmm27, dword bcst [rsi + 384 + 8 * \t]
+        vmulps  zmm30, zmm26, dword bcst [rsi + 48 * \G + 8 * \t]
+        vmulps  zmm31, zmm27, dword bcst [rsi + 48 * \G + 8 * \t]
         vfmadd231ps zmm\c, zmm\a, zmm30
         vfmadd231ps zmm\d, zmm\b, zmm31
-        vfmadd231ps zmm\c, zmm28, dword bcst [rsi + 384 + 8 * \t + 4]
-        vfmadd231ps zmm\d, zmm29, dword bcst [rsi + 384 + 8 * \t + 4]
+        vfmadd231ps zmm\c, zmm28, dword bcst [rsi + 48 * \G + 8 * \t + 4]
+        vfmadd231ps zmm\d, zmm29, dword bcst [rsi + 48 * \G + 8 * \t + 4]
 .endm
 
-        .globl  lanner_gemm_q8a_6x32_avx512vnni
-        .type   lanner_gemm_q8a_6x32_avx512vnni, @function
+.macro  GEMM_Q8A name, G
+        .globl  \name
+        .type   \name, @function
         .p2align 5
-lanner_gemm_q8a_6x32_avx512vnni:
+\name:
         shl     r8, 2                           // ldc in bytes
         lea     r10, [r8 + r8 * 2]
         add     r10, r10
@@ -90,12 +88,12 @@ lanner_gemm_q8a_6x32_avx512vnni:
         CNEXT
         .endr
         test    r9, r9
-        jz      .Lq_load
+        jz      .L\name\()_load
         .irp    r, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
         vxorps  zmm\r, zmm\r, zmm\r
         .endr
-        jmp     .Lq_go
-.Lq_load:
+        jmp     .L\name\()_go
+.L\name\()_load:
         mov     r9, rcx
         CLOAD   0, 1
         CLOAD   2, 3
@@ -103,37 +101,41 @@ lanner_gemm_q8a_6x32_avx512vnni:
         CLOAD   6, 7
         CLOAD   8, 9
         CLOAD   10, 11
-.Lq_go:
+.L\name\()_go:
         test    rdx, rdx
-        jz      .Lq_store
-.Lq_unit:
+        jz      .L\name\()_store
+.L\name\()_unit:
         .irp    r, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23
         vpxord  zmm\r, zmm\r, zmm\r
         .endr
         .irp    g, 0, 1, 2, 3, 4, 5, 6, 7
-        GROUP   0, \g
+        .if \g < \G
+        GROUP   \G, 0, \g
+        .endif
         .endr
         .irp    r, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23
         vpslld  zmm\r, zmm\r, 8
         .endr
         .irp    g, 0, 1, 2, 3, 4, 5, 6, 7
-        GROUP   1, \g
+        .if \g < \G
+        GROUP   \G, 1, \g
+        .endif
         .endr
-        vmovups zmm26, [rdi + 1024]
-        vmovups zmm27, [rdi + 1088]
-        vmovups zmm28, [rdi + 1152]
-        vmovups zmm29, [rdi + 1216]
-        EPI     0, 12, 13, 0, 1
-        EPI     1, 14, 15, 2, 3
-        EPI     2, 16, 17, 4, 5
-        EPI     3, 18, 19, 6, 7
-        EPI     4, 20, 21, 8, 9
-        EPI     5, 22, 23, 10, 11
-        add     rdi, UNIT_W
-        add     rsi, UNIT_X
+        vmovups zmm26, [rdi + 128 * \G]
+        vmovups zmm27, [rdi + 128 * \G + 64]
+        vmovups zmm28, [rdi + 128 * \G + 128]
+        vmovups zmm29, [rdi + 128 * \G + 192]
+        EPI     \G, 0, 12, 13, 0, 1
+        EPI     \G, 1, 14, 15, 2, 3
+        EPI     \G, 2, 16, 17, 4, 5
+        EPI     \G, 3, 18, 19, 6, 7
+        EPI     \G, 4, 20, 21, 8, 9
+        EPI     \G, 5, 22, 23, 10, 11
+        add     rdi, (4 * \G + 8) * 32
+        add     rsi, (8 * \G + 8) * 6
         dec     rdx
-        jnz     .Lq_unit
-.Lq_store:
+        jnz     .L\name\()_unit
+.L\name\()_store:
         mov     r9, rcx
         CSTORE  0, 1
         CSTORE  2, 3
@@ -143,4 +145,8 @@ lanner_gemm_q8a_6x32_avx512vnni:
         CSTORE  10, 11
         vzeroupper
         ret
-        .size   lanner_gemm_q8a_6x32_avx512vnni, .-lanner_gemm_q8a_6x32_avx512vnni
+        .size   \name, .-\name
+.endm
+
+        GEMM_Q8A lanner_gemm_q8a_6x32_u32_avx512vnni, 8
+        GEMM_Q8A lanner_gemm_q8a_6x32_u16_avx512vnni, 4

@@ -276,7 +276,7 @@ impl CpuBackend {
     }
 
     /// out = x W^T through the tier's int8 GEMM microkernel: weights as 8-bit levels with an f32
-    /// scale and min per 32 values (`quant::levels`), activations in Q8A (two int8 planes, 16-bit
+    /// scale and min per unit of 32 or 16 values (`quant::levels`), activations in Q8A (two int8 planes, 16-bit
     /// precision), every output the same chain of operations in k order whatever n is
     /// (`reference::gemm_q8a`; batch-invariant like `matmul_packed`, though not the same bits).
     ///
@@ -293,7 +293,10 @@ impl CpuBackend {
         let (bs, bb) = (w.ty.block_size(), w.ty.type_size());
         let kc_max = KC.next_multiple_of(bs);
         let tb = mr * TILES;
-        let (wu, xu) = (40 * nr, 72 * mr);
+        let ul = crate::quant::levels::unit_len(w.ty).expect("matmul_q8a: a type with levels");
+        let kernel = if ul == 32 { g.f32u } else { g.f16u };
+        // panel bytes per unit: levels, scales, mins / planes, (e, s) per token
+        let (wu, xu) = ((ul + 8) * nr, (2 * ul + 8) * mr);
         assert!(cols % QK == 0 && mr * nr <= 12 * 32, "{}: bad shape", g.name);
         if cols == 0 {
             out.fill(0.0);
@@ -327,32 +330,41 @@ impl CpuBackend {
             let n_tiles = (t1 - t0).div_ceil(mr);
             for k0 in (0..cols).step_by(kc_max) {
                 let kc = kc_max.min(cols - k0);
-                let nu = kc / QK;
+                let nu = kc / ul;
                 xp.resize(n_tiles * nu * xu, 0);
-                // the tiles: per unit, [plane][group][token][4] i8, then [token][e, s] f32
+                // the tiles: per unit, [plane][group][token][4] i8, then [token][e, s] f32 (s the
+                // unit's own sum: Q8A's for 32 values, its half's for 16)
                 let xpp = SendBytes(xp.as_mut_ptr());
                 self.for_pieces(n_tiles, || (), |_, i| {
                     let xpp = xpp;
                     // SAFETY: tile i's bytes, written by this piece alone.
                     let tile = unsafe { std::slice::from_raw_parts_mut(xpp.0.add(i * nu * xu), nu * xu) };
-                    for (u, unit) in tile.chunks_exact_mut(xu).enumerate() {
-                        let k = k0 + u * QK;
-                        for tt in 0..mr {
-                            let t = t0 + i * mr + tt;
-                            let (e, s) = if t < t1 { (ds_r[t * 2 * cols / QK + 2 * (k / QK)], ds_r[t * 2 * cols / QK + 2 * (k / QK) + 1]) } else { (0.0, 0.0) };
-                            unit[64 * mr + 8 * tt..64 * mr + 8 * tt + 4].copy_from_slice(&e.to_le_bytes());
-                            unit[64 * mr + 8 * tt + 4..64 * mr + 8 * tt + 8].copy_from_slice(&s.to_le_bytes());
+                    if t0 + (i + 1) * mr > t1 {
+                        tile.fill(0); // tokens past the last: zero planes and scales
+                    }
+                    for tt in 0..mr.min(t1 - t0 - i * mr) {
+                        let t = t0 + i * mr + tt;
+                        let (q, d) = (&qs_r[t * 2 * cols..(t + 1) * 2 * cols], &ds_r[t * 2 * cols / QK..(t + 1) * 2 * cols / QK]);
+                        let ng = ul / 4;
+                        for (u, unit) in tile.chunks_exact_mut(xu).enumerate() {
+                            let k = k0 + u * ul;
                             for p in 0..2 {
-                                for gr in 0..8 {
-                                    let dst = &mut unit[((p * 8 + gr) * mr + tt) * 4..((p * 8 + gr) * mr + tt) * 4 + 4];
-                                    if t < t1 {
-                                        let src = &qs_r[t * 2 * cols + p * cols + k + 4 * gr..][..4];
-                                        dst.iter_mut().zip(src).for_each(|(d, &q)| *d = q as u8);
-                                    } else {
-                                        dst.fill(0);
-                                    }
+                                let src = &q[p * cols + k..p * cols + k + ul];
+                                for (gr, s4) in src.chunks_exact(4).enumerate() {
+                                    let o = ((p * ng + gr) * mr + tt) * 4;
+                                    unit[o..o + 4].copy_from_slice(&[s4[0] as u8, s4[1] as u8, s4[2] as u8, s4[3] as u8]);
                                 }
                             }
+                            let e = d[2 * (k / QK)];
+                            let s = if ul == QK {
+                                d[2 * (k / QK) + 1]
+                            } else {
+                                // as Q8A's s: e times the exact integer sum (|sum| < 2^24)
+                                let sum: i32 = (k..k + ul).map(|i| 256 * q[i] as i32 + q[cols + i] as i32).sum();
+                                e * sum as f32
+                            };
+                            unit[8 * ul / 4 * mr + 8 * tt..8 * ul / 4 * mr + 8 * tt + 4].copy_from_slice(&e.to_le_bytes());
+                            unit[8 * ul / 4 * mr + 8 * tt + 4..8 * ul / 4 * mr + 8 * tt + 8].copy_from_slice(&s.to_le_bytes());
                         }
                     }
                 });
@@ -363,6 +375,7 @@ impl CpuBackend {
                         let (wp, lv, sc, mn) = &mut *b.borrow_mut();
                         wp.resize(nu * wu, 0);
                         lv.resize(kc, 0);
+                        let ng = ul / 4;
                         sc.resize(nu, 0.0);
                         mn.resize(nu, 0.0);
                         let (r0, nrows) = (pnl * nr, nr.min(rows - pnl * nr));
@@ -375,11 +388,12 @@ impl CpuBackend {
                                 mn.fill(0.0);
                             }
                             for (u, unit) in wp.chunks_exact_mut(wu).enumerate() {
-                                for gr in 0..8 {
-                                    unit[(gr * nr + rr) * 4..(gr * nr + rr) * 4 + 4].copy_from_slice(&lv[u * QK + 4 * gr..u * QK + 4 * gr + 4]);
+                                for (gr, l4) in lv[u * ul..(u + 1) * ul].chunks_exact(4).enumerate() {
+                                    unit[(gr * nr + rr) * 4..(gr * nr + rr) * 4 + 4].copy_from_slice(l4);
                                 }
-                                unit[32 * nr + 4 * rr..32 * nr + 4 * rr + 4].copy_from_slice(&sc[u].to_le_bytes());
-                                unit[36 * nr + 4 * rr..36 * nr + 4 * rr + 4].copy_from_slice(&mn[u].to_le_bytes());
+                                let (so, mo) = (4 * ng * nr + 4 * rr, (4 * ng + 4) * nr + 4 * rr);
+                                unit[so..so + 4].copy_from_slice(&sc[u].to_le_bytes());
+                                unit[mo..mo + 4].copy_from_slice(&mn[u].to_le_bytes());
                             }
                         }
                         for (i, xt) in xp.chunks_exact(nu * xu).enumerate() {
@@ -389,7 +403,7 @@ impl CpuBackend {
                             if nt == mr && nrows == nr {
                                 // SAFETY: this tile's rows ta..ta + mr, columns r0..r0 + nr lie
                                 // inside `out`, and this panel's columns are this task's alone.
-                                unsafe { (g.f)(wp, xt, nu, op.0.add(ta * rows + r0), rows, k0 == 0) };
+                                unsafe { kernel(wp, xt, nu, op.0.add(ta * rows + r0), rows, k0 == 0) };
                                 continue;
                             }
                             // an edge tile: through a full-size copy
@@ -400,7 +414,7 @@ impl CpuBackend {
                                 }
                             }
                             // SAFETY: ctile holds mr rows of nr floats (mr * nr <= 12 * 32).
-                            unsafe { (g.f)(wp, xt, nu, ctile.as_mut_ptr(), nr, k0 == 0) };
+                            unsafe { kernel(wp, xt, nu, ctile.as_mut_ptr(), nr, k0 == 0) };
                             for tt in 0..nt {
                                 for rr in 0..nrows {
                                     // SAFETY: as above.
@@ -608,7 +622,7 @@ impl Backend for CpuBackend {
             return;
         }
         // Several tokens of a weight type with 8-bit levels, where the tier has an int8 GEMM.
-        if let Some(g) = k.gemm_q8a.filter(|_| n >= 2 && !self.invariant && crate::quant::levels::has_levels(w.ty) && cols % q8a::QK == 0) {
+        if let Some(g) = k.gemm_q8a.filter(|_| n >= 2 && !self.invariant && crate::quant::levels::unit_len(w.ty).is_some() && cols % q8a::QK == 0) {
             self.matmul_q8a(&g, w, x, n, out);
             return;
         }
@@ -877,7 +891,7 @@ mod tests {
                     for &n in if big { &[7usize, 485][..] } else { &[1usize, 2, 4, 5, 9][..] } {
                         let mut x = rand_vec(&mut seed, n * cols);
                         // tokens through an int8 kernel see their activations as Q8A
-                        let int8 = if n == 1 { be.k.dot_q8a(ty).is_some() } else { be.k.gemm_q8a.is_some() && crate::quant::levels::has_levels(ty) };
+                        let int8 = if n == 1 { be.k.dot_q8a(ty).is_some() } else { be.k.gemm_q8a.is_some() && crate::quant::levels::unit_len(ty).is_some() };
                         let mut out = vec![f32::NAN; n * rows];
                         be.matmul(&w, &x, n, &mut out);
                         if int8 {

@@ -114,13 +114,14 @@ pub fn attn_accum(p: &[f32], v: &[f32], stride: usize, acc: &mut [f32]) {
 }
 
 /// Int8 GEMM microkernel over packed panels (the specification of the `gemm_q8a` kernels): a tile
-/// of `mr` tokens x `nr` weight rows, `nu` units of 32 values of k.
+/// of `mr` tokens x `nr` weight rows, `nu` units of `4 g` values of k (g = 8 or 4 groups).
 ///
-/// Per unit, the weight panel `wp` holds (`40 nr` bytes) the rows' levels
-/// (`crate::quant::levels`) as `[8 groups g][nr rows][4]` u8 (row r's levels 4 g .. 4 g + 3 of
-/// the unit), then `scale[nr]` and `min[nr]` as little-endian f32; the activation panel `xp`
-/// (`72 mr` bytes) holds the tokens' Q8A planes as `[2 planes][8 groups][mr tokens][4]` i8, then
-/// `[mr tokens][e, s]` f32. For each token t and row r, in unit order:
+/// Per unit, the weight panel `wp` holds (`(4 g + 8) nr` bytes) the rows' levels
+/// (`crate::quant::levels`) as `[g groups][nr rows][4]` u8 (row r's levels 4 j .. 4 j + 3 of
+/// the unit in group j), then `scale[nr]` and `min[nr]` as little-endian f32; the activation
+/// panel `xp` (`(8 g + 8) mr` bytes) holds the tokens' Q8A planes as
+/// `[2 planes][g groups][mr tokens][4]` i8, then `[mr tokens][e, s]` f32, s the unit's own sum
+/// `e sum(256 q1 + q2)`. For each token t and row r, in unit order:
 ///
 /// ```text
 /// I   = 256 sum(l q1) + sum(l q2)                        (exact in i32)
@@ -129,9 +130,9 @@ pub fn attn_accum(p: &[f32], v: &[f32], stride: usize, acc: &mut [f32]) {
 ///
 /// from `acc = fresh ? +0.0 : c[t * ldc + r]`, stored back to `c[t * ldc + r]`.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_q8a(mr: usize, nr: usize, wp: &[u8], xp: &[u8], nu: usize, c: &mut [f32], ldc: usize, fresh: bool) {
+pub fn gemm_q8a(mr: usize, nr: usize, g: usize, wp: &[u8], xp: &[u8], nu: usize, c: &mut [f32], ldc: usize, fresh: bool) {
     let f32_at = |b: &[u8], i: usize| f32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let (wu, xu) = (40 * nr, 72 * mr);
+    let (wu, xu) = ((4 * g + 8) * nr, (8 * g + 8) * mr);
     for t in 0..mr {
         for r in 0..nr {
             let mut acc = if fresh { 0.0 } else { c[t * ldc + r] };
@@ -139,15 +140,15 @@ pub fn gemm_q8a(mr: usize, nr: usize, wp: &[u8], xp: &[u8], nu: usize, c: &mut [
                 let (w, x) = (&wp[u * wu..(u + 1) * wu], &xp[u * xu..(u + 1) * xu]);
                 let mut planes = [0i32; 2];
                 for (p, sum) in planes.iter_mut().enumerate() {
-                    for g in 0..8 {
-                        for j in 0..4 {
-                            *sum += w[(g * nr + r) * 4 + j] as i32 * x[((p * 8 + g) * mr + t) * 4 + j] as i8 as i32;
+                    for j in 0..g {
+                        for b in 0..4 {
+                            *sum += w[(j * nr + r) * 4 + b] as i32 * x[((p * g + j) * mr + t) * 4 + b] as i8 as i32;
                         }
                     }
                 }
                 let i = 256 * planes[0] + planes[1];
-                let (scale, min) = (f32_at(w, 32 * nr + 4 * r), f32_at(w, 36 * nr + 4 * r));
-                let (e, s) = (f32_at(x, 64 * mr + 8 * t), f32_at(x, 64 * mr + 8 * t + 4));
+                let (scale, min) = (f32_at(w, 4 * g * nr + 4 * r), f32_at(w, (4 * g + 4) * nr + 4 * r));
+                let (e, s) = (f32_at(x, 8 * g * mr + 8 * t), f32_at(x, 8 * g * mr + 8 * t + 4));
                 acc = (i as f32).mul_add(scale * e, acc);
                 acc = min.mul_add(s, acc);
             }

@@ -82,16 +82,19 @@ pub struct PackedGemm {
 /// other threads write in between are fine: the tile only touches its own `nr` columns).
 pub type PackedKernel = unsafe fn(&[f32], &[f32], usize, *mut f32, usize, bool);
 
-/// An int8 packed-panel GEMM microkernel and its tile: `mr` tokens x `nr` weight rows.
+/// An int8 packed-panel GEMM microkernel and its tile: `mr` tokens x `nr` weight rows; `f32u`
+/// takes units of 32 values of k (8 groups), `f16u` units of 16 (4 groups).
 #[derive(Clone, Copy)]
 pub struct Q8aGemm {
-    pub f: Q8aKernel,
+    pub f32u: Q8aKernel,
+    pub f16u: Q8aKernel,
     pub mr: usize,
     pub nr: usize,
     pub name: &'static str,
 }
 
-/// `f(wp, xp, nu, c, ldc, fresh)`: `reference::gemm_q8a` with the tile's mr, nr.
+/// `f(wp, xp, nu, c, ldc, fresh)`: `reference::gemm_q8a` with the tile's mr, nr and the kernel's
+/// groups per unit.
 ///
 /// # Safety
 /// As `PackedKernel`: `c` points to `mr` rows `ldc` floats apart, this call's alone.
@@ -236,7 +239,8 @@ pub(crate) mod x86 {
         fn lanner_dot_q4_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q6_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
-        fn lanner_gemm_q8a_6x32_avx512vnni(wp: *const u8, xp: *const u8, nu: usize, c: *mut f32, ldc: usize, fresh: usize);
+        fn lanner_gemm_q8a_6x32_u32_avx512vnni(wp: *const u8, xp: *const u8, nu: usize, c: *mut f32, ldc: usize, fresh: usize);
+        fn lanner_gemm_q8a_6x32_u16_avx512vnni(wp: *const u8, xp: *const u8, nu: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_transpose_16x16_avx512(src: *const f32, lds: usize, dst: *mut f32, ldd: usize);
         fn lanner_dequant_q8_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
@@ -342,14 +346,21 @@ pub(crate) mod x86 {
     }
     packed_kernel!(gemm_packed_6x16_avx2, lanner_gemm_packed_6x16_avx2, 6, 16);
 
-    /// # Safety
-    /// See `super::Q8aKernel`.
-    unsafe fn gemm_q8a_6x32_avx512vnni(wp: &[u8], xp: &[u8], nu: usize, c: *mut f32, ldc: usize, fresh: bool) {
-        assert!(wp.len() >= nu * 40 * 32 && xp.len() >= nu * 72 * 6 && ldc >= 32, "gemm q8a: short panels");
-        // SAFETY: panels checked above, C by the caller's contract; the tier was checked when
-        // the table was filled.
-        unsafe { lanner_gemm_q8a_6x32_avx512vnni(wp.as_ptr(), xp.as_ptr(), nu, c, ldc, fresh as usize) }
+    /// Wrap an int8 GEMM microkernel of `$g` groups per unit: checks the panels' lengths.
+    macro_rules! q8a_gemm_kernel {
+        ($name:ident, $asm:ident, $g:expr) => {
+            /// # Safety
+            /// See `super::Q8aKernel`.
+            unsafe fn $name(wp: &[u8], xp: &[u8], nu: usize, c: *mut f32, ldc: usize, fresh: bool) {
+                assert!(wp.len() >= nu * (4 * $g + 8) * 32 && xp.len() >= nu * (8 * $g + 8) * 6 && ldc >= 32, "gemm q8a: short panels");
+                // SAFETY: panels checked above, C by the caller's contract; the tier was checked
+                // when the table was filled.
+                unsafe { $asm(wp.as_ptr(), xp.as_ptr(), nu, c, ldc, fresh as usize) }
+            }
+        };
     }
+    q8a_gemm_kernel!(gemm_q8a_6x32_u32_avx512vnni, lanner_gemm_q8a_6x32_u32_avx512vnni, 8);
+    q8a_gemm_kernel!(gemm_q8a_6x32_u16_avx512vnni, lanner_gemm_q8a_6x32_u16_avx512vnni, 4);
 
     /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
     macro_rules! row_kernel {
@@ -466,7 +477,8 @@ pub(crate) mod x86 {
             ("dot_f32_avx2", Tier::Avx2, f(lanner_dot_f32_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
             ("gemm_packed_6x16_avx2", Tier::Avx2, f(lanner_gemm_packed_6x16_avx2 as *const ()), [a, b, 9, c, 16, 1]),
             ("gemm_packed_12x32_avx512", Tier::Avx512, f(lanner_gemm_packed_12x32_avx512 as *const ()), [a, b, 9, c, 32, 1]),
-            ("gemm_q8a_6x32_avx512vnni", Tier::Avx512Vnni, f(lanner_gemm_q8a_6x32_avx512vnni as *const ()), [a, b, 3, c, 32, 1]),
+            ("gemm_q8a_6x32_u32_avx512vnni", Tier::Avx512Vnni, f(lanner_gemm_q8a_6x32_u32_avx512vnni as *const ()), [a, b, 3, c, 32, 1]),
+            ("gemm_q8a_6x32_u16_avx512vnni", Tier::Avx512Vnni, f(lanner_gemm_q8a_6x32_u16_avx512vnni as *const ()), [a, b, 3, c, 32, 1]),
             ("transpose_16x16_avx512", Tier::Avx512, f(lanner_transpose_16x16_avx512 as *const ()), [a, 20, b, 17, 0, 0]),
             ("dot_f32_avx512", Tier::Avx512, f(lanner_dot_f32_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
             ("dot_q8_0_f32_avx512", Tier::Avx512, f(lanner_dot_q8_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
@@ -604,7 +616,13 @@ pub(crate) mod x86 {
         for (t, f, name) in q8a {
             k.dot_rows_q8a[type_index(t)] = Some((f, name));
         }
-        k.gemm_q8a = Some(super::Q8aGemm { f: gemm_q8a_6x32_avx512vnni, mr: 6, nr: 32, name: "gemm_q8a_6x32_avx512vnni" });
+        k.gemm_q8a = Some(super::Q8aGemm {
+            f32u: gemm_q8a_6x32_u32_avx512vnni,
+            f16u: gemm_q8a_6x32_u16_avx512vnni,
+            mr: 6,
+            nr: 32,
+            name: "gemm_q8a_6x32_avx512vnni",
+        });
     }
 }
 
@@ -1397,22 +1415,23 @@ mod checkasm {
     /// Random packed panels for an int8 GEMM tile (see `reference::gemm_q8a`): levels anywhere in
     /// 0..=255 (`extreme`: all 255, with activations all +-127, the largest sums), planes in
     /// -127..=127, f32 scales, mins and (e, s).
-    fn q8a_panels(rng: &mut Rng, mr: usize, nr: usize, nu: usize, extreme: bool) -> (Vec<u8>, Vec<u8>) {
-        let mut wp = vec![0u8; nu * 40 * nr];
-        let mut xp = vec![0u8; nu * 72 * mr];
+    fn q8a_panels(rng: &mut Rng, mr: usize, nr: usize, g: usize, nu: usize, extreme: bool) -> (Vec<u8>, Vec<u8>) {
+        let (wu, xu) = ((4 * g + 8) * nr, (8 * g + 8) * mr);
+        let mut wp = vec![0u8; nu * wu];
+        let mut xp = vec![0u8; nu * xu];
         for u in 0..nu {
-            let w = &mut wp[u * 40 * nr..(u + 1) * 40 * nr];
-            w[..32 * nr].iter_mut().for_each(|b| *b = if extreme { 255 } else { rng.next() as u8 });
+            let w = &mut wp[u * wu..(u + 1) * wu];
+            w[..4 * g * nr].iter_mut().for_each(|b| *b = if extreme { 255 } else { rng.next() as u8 });
             for i in 0..2 * nr {
-                w[32 * nr + 4 * i..32 * nr + 4 * i + 4].copy_from_slice(&rng.f32().to_le_bytes());
+                w[4 * g * nr + 4 * i..4 * g * nr + 4 * i + 4].copy_from_slice(&rng.f32().to_le_bytes());
             }
-            let x = &mut xp[u * 72 * mr..(u + 1) * 72 * mr];
-            for b in x[..64 * mr].iter_mut() {
+            let x = &mut xp[u * xu..(u + 1) * xu];
+            for b in x[..8 * g * mr].iter_mut() {
                 let q = if extreme { if rng.next() & 1 == 0 { 127 } else { -127 } } else { (rng.next() % 255) as i32 - 127 };
                 *b = q as i8 as u8;
             }
             for i in 0..2 * mr {
-                x[64 * mr + 4 * i..64 * mr + 4 * i + 4].copy_from_slice(&(rng.f32() * 1e-3).to_le_bytes());
+                x[8 * g * mr + 4 * i..8 * g * mr + 4 * i + 4].copy_from_slice(&(rng.f32() * 1e-3).to_le_bytes());
             }
         }
         (wp, xp)
@@ -1426,28 +1445,30 @@ mod checkasm {
         for &tier in &available_tiers() {
             let Some(g) = Kernels::for_tier(tier).gemm_q8a else { continue };
             let (mr, nr) = (g.mr, g.nr);
+            for (groups, f) in [(8, g.f32u), (4, g.f16u)] {
             for (nu, extreme) in [(0usize, false), (1, false), (2, false), (3, true), (7, false), (32, false), (33, true)] {
                 for (pad, fresh) in [(0usize, false), (3, false), (0, true), (3, true)] {
                     let ldc = nr + pad;
                     // unaligned panels (+1 byte), C with guard values between and after rows
-                    let (wp, xp) = q8a_panels(&mut rng, mr, nr, nu, extreme);
+                    let (wp, xp) = q8a_panels(&mut rng, mr, nr, groups, nu, extreme);
                     let (wp, xp) = ([&[0u8][..], &wp].concat(), [&[0u8][..], &xp].concat());
                     let (wp, xp) = (&wp[1..], &xp[1..]);
                     let mut c: Vec<f32> = (0..mr * ldc + 9).map(|i| if i >= 1 && (i - 1) % ldc < nr && (i - 1) / ldc < mr { rng.f32() } else { f32::NAN }).collect();
                     let mut want = c.clone();
                     // SAFETY: c[1..] holds mr rows of ldc floats.
-                    unsafe { (g.f)(wp, xp, nu, c[1..].as_mut_ptr(), ldc, fresh) };
-                    reference::gemm_q8a(mr, nr, wp, xp, nu, &mut want[1..], ldc, fresh);
+                    unsafe { f(wp, xp, nu, c[1..].as_mut_ptr(), ldc, fresh) };
+                    reference::gemm_q8a(mr, nr, groups, wp, xp, nu, &mut want[1..], ldc, fresh);
                     for (i, (&got, &e)) in c.iter().zip(&want).enumerate() {
                         assert!(
                             got.to_bits() == e.to_bits() || (got.is_nan() && e.is_nan()),
-                            "{} (tier {}) nu={nu} ldc={ldc} fresh={fresh} at {i}: {got} vs reference {e} (seed {seed:#x})",
+                            "{} (tier {}) groups={groups} nu={nu} ldc={ldc} fresh={fresh} at {i}: {got} vs reference {e} (seed {seed:#x})",
                             g.name,
                             tier.name()
                         );
                     }
                     checked += 1;
                 }
+            }
             }
         }
         eprintln!("checkasm gemm_q8a: {checked} cases");
@@ -1464,22 +1485,24 @@ mod checkasm {
         for &tier in &available_tiers() {
             let k = Kernels::for_tier(tier);
             let Some(g) = k.gemm_q8a else { continue };
-            let (nu, tiles) = (32usize, 80usize);
-            let (wp, _) = q8a_panels(&mut rng, g.mr, g.nr, nu, false);
-            let xps: Vec<Vec<u8>> = (0..tiles).map(|_| q8a_panels(&mut rng, g.mr, g.nr, nu, false).1).collect();
+            for (groups, f) in [(8, g.f32u), (4, g.f16u)] {
+            let (nu, tiles) = (256 / groups, 86usize);
+            let (wp, _) = q8a_panels(&mut rng, g.mr, g.nr, groups, nu, false);
+            let xps: Vec<Vec<u8>> = (0..tiles).map(|_| q8a_panels(&mut rng, g.mr, g.nr, groups, nu, false).1).collect();
             let mut c = vec![0f32; tiles * g.mr * g.nr];
             let mut best = f64::MAX;
             for _ in 0..20 {
                 let t0 = Instant::now();
                 for (i, xp) in xps.iter().enumerate() {
                     // SAFETY: c holds tiles * mr rows of nr floats.
-                    unsafe { (g.f)(&wp, xp, nu, c[i * g.mr * g.nr..].as_mut_ptr(), g.nr, true) };
+                    unsafe { f(&wp, xp, nu, c[i * g.mr * g.nr..].as_mut_ptr(), g.nr, true) };
                 }
                 best = best.min(t0.elapsed().as_secs_f64());
             }
             std::hint::black_box(&c);
-            let macs = (tiles * g.mr * g.nr * nu * 32) as f64;
-            eprintln!("{} (tier {}): {:.1} G multiply-adds/s ({:.0} GOP/s)", g.name, tier.name(), macs / best / 1e9, 2.0 * macs / best / 1e9);
+            let macs = (tiles * g.mr * g.nr * nu * 4 * groups) as f64;
+            eprintln!("{} units of {} (tier {}): {:.1} G multiply-adds/s ({:.0} GOP/s)", g.name, 4 * groups, tier.name(), macs / best / 1e9, 2.0 * macs / best / 1e9);
+            }
         }
     }
 
