@@ -207,7 +207,9 @@ pub(crate) mod x86 {
         fn lanner_dot_q4_0_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_1_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q5_0_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_1_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q6_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q8_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
@@ -372,7 +374,9 @@ pub(crate) mod x86 {
     q8a_kernel!(dot_q4_0_q8a_avx512vnni, lanner_dot_q4_0_q8a_avx512vnni, 32, 18);
     q8a_kernel!(dot_q4_1_q8a_avx512vnni, lanner_dot_q4_1_q8a_avx512vnni, 32, 20);
     q8a_kernel!(dot_q5_0_q8a_avx512vnni, lanner_dot_q5_0_q8a_avx512vnni, 32, 22);
+    q8a_kernel!(dot_q5_1_q8a_avx512vnni, lanner_dot_q5_1_q8a_avx512vnni, 32, 24);
     q8a_kernel!(dot_q4_k_q8a_avx512vnni, lanner_dot_q4_k_q8a_avx512vnni, 256, 144);
+    q8a_kernel!(dot_q5_k_q8a_avx512vnni, lanner_dot_q5_k_q8a_avx512vnni, 256, 176);
     q8a_kernel!(dot_q6_k_q8a_avx512vnni, lanner_dot_q6_k_q8a_avx512vnni, 256, 210);
     q8a_kernel!(dot_q8_0_q8a_avx2, lanner_dot_q8_0_q8a_avx2, 32, 34);
     q8a_kernel!(dot_q4_0_q8a_avx2, lanner_dot_q4_0_q8a_avx2, 32, 18);
@@ -455,7 +459,9 @@ pub(crate) mod x86 {
             ("dot_q4_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_1_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_1_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q5_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q5_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q5_1_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q5_1_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q5_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q5_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q6_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q6_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
             // 37 rows of 72 floats, 80 apart (xmm0 = scale = 1 from the harness)
             ("attn_scores_avx2", Tier::Avx2, f(lanner_attn_scores_avx2 as *const ()), [a, b, 80, 37, 72, c]),
@@ -562,12 +568,14 @@ pub(crate) mod x86 {
         if tier < Tier::Avx512Vnni {
             return;
         }
-        let q8a: [(GgmlType, super::DotQ8a, &'static str); 6] = [
+        let q8a: [(GgmlType, super::DotQ8a, &'static str); 8] = [
             (GgmlType::Q8_0, dot_q8_0_q8a_avx512vnni, "dot_q8_0_q8a_avx512vnni"),
             (GgmlType::Q4_0, dot_q4_0_q8a_avx512vnni, "dot_q4_0_q8a_avx512vnni"),
             (GgmlType::Q4_1, dot_q4_1_q8a_avx512vnni, "dot_q4_1_q8a_avx512vnni"),
             (GgmlType::Q5_0, dot_q5_0_q8a_avx512vnni, "dot_q5_0_q8a_avx512vnni"),
+            (GgmlType::Q5_1, dot_q5_1_q8a_avx512vnni, "dot_q5_1_q8a_avx512vnni"),
             (GgmlType::Q4_K, dot_q4_k_q8a_avx512vnni, "dot_q4_k_q8a_avx512vnni"),
+            (GgmlType::Q5_K, dot_q5_k_q8a_avx512vnni, "dot_q5_k_q8a_avx512vnni"),
             (GgmlType::Q6_K, dot_q6_k_q8a_avx512vnni, "dot_q6_k_q8a_avx512vnni"),
         ];
         for (t, f, name) in q8a {
@@ -821,7 +829,7 @@ mod checkasm {
         w.iter_mut().for_each(|b| *b = rng.next() as u8);
         let f16s: &[usize] = match t {
             GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
-            GgmlType::Q4_1 | GgmlType::Q4_K => &[0, 2],
+            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
             GgmlType::Q6_K => &[208],
             _ => &[],
         };
@@ -1331,7 +1339,7 @@ mod checkasm {
         w.iter_mut().for_each(|b| *b = rng.next() as u8);
         let f16s: &[usize] = match t {
             GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
-            GgmlType::Q4_1 | GgmlType::Q4_K => &[0, 2],
+            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
             GgmlType::Q6_K => &[208],
             _ => &[],
         };
