@@ -215,7 +215,9 @@ pub(crate) mod x86 {
         fn lanner_dot_q4_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_1_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q5_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_1_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q6_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
@@ -382,7 +384,9 @@ pub(crate) mod x86 {
     q8a_kernel!(dot_q4_0_q8a_avx2, lanner_dot_q4_0_q8a_avx2, 32, 18);
     q8a_kernel!(dot_q4_1_q8a_avx2, lanner_dot_q4_1_q8a_avx2, 32, 20);
     q8a_kernel!(dot_q5_0_q8a_avx2, lanner_dot_q5_0_q8a_avx2, 32, 22);
+    q8a_kernel!(dot_q5_1_q8a_avx2, lanner_dot_q5_1_q8a_avx2, 32, 24);
     q8a_kernel!(dot_q4_k_q8a_avx2, lanner_dot_q4_k_q8a_avx2, 256, 144);
+    q8a_kernel!(dot_q5_k_q8a_avx2, lanner_dot_q5_k_q8a_avx2, 256, 176);
     q8a_kernel!(dot_q6_k_q8a_avx2, lanner_dot_q6_k_q8a_avx2, 256, 210);
 
     /// Wrap a row dequantizer: checks the lengths (the asm trusts them) once per row. `$elems`
@@ -453,7 +457,9 @@ pub(crate) mod x86 {
             ("dot_q4_0_q8a_avx2", Tier::Avx2, f(lanner_dot_q4_0_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_1_q8a_avx2", Tier::Avx2, f(lanner_dot_q4_1_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q5_0_q8a_avx2", Tier::Avx2, f(lanner_dot_q5_0_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q5_1_q8a_avx2", Tier::Avx2, f(lanner_dot_q5_1_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q4_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q5_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q5_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q6_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q6_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q8_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q8_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
@@ -507,12 +513,14 @@ pub(crate) mod x86 {
         k.gemm_packed = Some(super::PackedGemm { f: gemm_packed_6x16_avx2, mr: 6, nr: 16, name: "gemm_packed_6x16_avx2" });
         k.quantize_q8a = quantize_q8a_avx2;
         k.quantize_q8a_name = "quantize_q8a_avx2";
-        let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 6] = [
+        let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 8] = [
             (GgmlType::Q8_0, dot_q8_0_q8a_avx2, "dot_q8_0_q8a_avx2"),
             (GgmlType::Q4_0, dot_q4_0_q8a_avx2, "dot_q4_0_q8a_avx2"),
             (GgmlType::Q4_1, dot_q4_1_q8a_avx2, "dot_q4_1_q8a_avx2"),
             (GgmlType::Q5_0, dot_q5_0_q8a_avx2, "dot_q5_0_q8a_avx2"),
+            (GgmlType::Q5_1, dot_q5_1_q8a_avx2, "dot_q5_1_q8a_avx2"),
             (GgmlType::Q4_K, dot_q4_k_q8a_avx2, "dot_q4_k_q8a_avx2"),
+            (GgmlType::Q5_K, dot_q5_k_q8a_avx2, "dot_q5_k_q8a_avx2"),
             (GgmlType::Q6_K, dot_q6_k_q8a_avx2, "dot_q6_k_q8a_avx2"),
         ];
         for (t, f, name) in q8a_avx2 {
