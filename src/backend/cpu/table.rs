@@ -226,7 +226,9 @@ pub(crate) mod x86 {
         fn lanner_dequant_q4_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q4_1_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q5_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q5_1_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q4_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q5_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q6_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_f16_avx512(src: *const u8, dst: *mut f32, n: usize);
         fn lanner_dequant_bf16_avx512(src: *const u8, dst: *mut f32, n: usize);
@@ -234,7 +236,9 @@ pub(crate) mod x86 {
         fn lanner_dequant_q4_0_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q4_1_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q5_0_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q5_1_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q4_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q5_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q6_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_f16_avx2(src: *const u8, dst: *mut f32, n: usize);
         fn lanner_dequant_bf16_avx2(src: *const u8, dst: *mut f32, n: usize);
@@ -406,7 +410,9 @@ pub(crate) mod x86 {
     dequant_kernel!(dequant_q4_0_avx512, lanner_dequant_q4_0_avx512, 32, 18);
     dequant_kernel!(dequant_q4_1_avx512, lanner_dequant_q4_1_avx512, 32, 20);
     dequant_kernel!(dequant_q5_0_avx512, lanner_dequant_q5_0_avx512, 32, 22);
+    dequant_kernel!(dequant_q5_1_avx512, lanner_dequant_q5_1_avx512, 32, 24);
     dequant_kernel!(dequant_q4_k_avx512, lanner_dequant_q4_k_avx512, 256, 144);
+    dequant_kernel!(dequant_q5_k_avx512, lanner_dequant_q5_k_avx512, 256, 176);
     dequant_kernel!(dequant_q6_k_avx512, lanner_dequant_q6_k_avx512, 256, 210);
     dequant_kernel!(dequant_f16_avx512, lanner_dequant_f16_avx512, 1, 2);
     dequant_kernel!(dequant_bf16_avx512, lanner_dequant_bf16_avx512, 1, 2);
@@ -414,7 +420,9 @@ pub(crate) mod x86 {
     dequant_kernel!(dequant_q4_0_avx2, lanner_dequant_q4_0_avx2, 32, 18);
     dequant_kernel!(dequant_q4_1_avx2, lanner_dequant_q4_1_avx2, 32, 20);
     dequant_kernel!(dequant_q5_0_avx2, lanner_dequant_q5_0_avx2, 32, 22);
+    dequant_kernel!(dequant_q5_1_avx2, lanner_dequant_q5_1_avx2, 32, 24);
     dequant_kernel!(dequant_q4_k_avx2, lanner_dequant_q4_k_avx2, 256, 144);
+    dequant_kernel!(dequant_q5_k_avx2, lanner_dequant_q5_k_avx2, 256, 176);
     dequant_kernel!(dequant_q6_k_avx2, lanner_dequant_q6_k_avx2, 256, 210);
     dequant_kernel!(dequant_f16_avx2, lanner_dequant_f16_avx2, 1, 2);
     dequant_kernel!(dequant_bf16_avx2, lanner_dequant_bf16_avx2, 1, 2);
@@ -482,7 +490,9 @@ pub(crate) mod x86 {
             ("dequant_q4_0_avx512", Tier::Avx512, f(lanner_dequant_q4_0_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q4_1_avx512", Tier::Avx512, f(lanner_dequant_q4_1_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q5_0_avx512", Tier::Avx512, f(lanner_dequant_q5_0_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q5_1_avx512", Tier::Avx512, f(lanner_dequant_q5_1_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q4_k_avx512", Tier::Avx512, f(lanner_dequant_q4_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q5_k_avx512", Tier::Avx512, f(lanner_dequant_q5_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
             ("dequant_q6_k_avx512", Tier::Avx512, f(lanner_dequant_q6_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
             ("dequant_f16_avx512", Tier::Avx512, f(lanner_dequant_f16_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
             ("dequant_bf16_avx512", Tier::Avx512, f(lanner_dequant_bf16_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
@@ -490,7 +500,9 @@ pub(crate) mod x86 {
             ("dequant_q4_0_avx2", Tier::Avx2, f(lanner_dequant_q4_0_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q4_1_avx2", Tier::Avx2, f(lanner_dequant_q4_1_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q5_0_avx2", Tier::Avx2, f(lanner_dequant_q5_0_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q5_1_avx2", Tier::Avx2, f(lanner_dequant_q5_1_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q4_k_avx2", Tier::Avx2, f(lanner_dequant_q4_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q5_k_avx2", Tier::Avx2, f(lanner_dequant_q5_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
             ("dequant_q6_k_avx2", Tier::Avx2, f(lanner_dequant_q6_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
             ("dequant_f16_avx2", Tier::Avx2, f(lanner_dequant_f16_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
             ("dequant_bf16_avx2", Tier::Avx2, f(lanner_dequant_bf16_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
@@ -526,12 +538,14 @@ pub(crate) mod x86 {
         for (t, f, name) in q8a_avx2 {
             k.dot_rows_q8a[type_index(t)] = Some((f, name));
         }
-        let dequant_avx2: [(GgmlType, super::DequantFn, &'static str); 8] = [
+        let dequant_avx2: [(GgmlType, super::DequantFn, &'static str); 10] = [
             (GgmlType::Q8_0, dequant_q8_0_avx2, "dequant_q8_0_avx2"),
             (GgmlType::Q4_0, dequant_q4_0_avx2, "dequant_q4_0_avx2"),
             (GgmlType::Q4_1, dequant_q4_1_avx2, "dequant_q4_1_avx2"),
             (GgmlType::Q5_0, dequant_q5_0_avx2, "dequant_q5_0_avx2"),
+            (GgmlType::Q5_1, dequant_q5_1_avx2, "dequant_q5_1_avx2"),
             (GgmlType::Q4_K, dequant_q4_k_avx2, "dequant_q4_k_avx2"),
+            (GgmlType::Q5_K, dequant_q5_k_avx2, "dequant_q5_k_avx2"),
             (GgmlType::Q6_K, dequant_q6_k_avx2, "dequant_q6_k_avx2"),
             (GgmlType::F16, dequant_f16_avx2, "dequant_f16_avx2"),
             (GgmlType::BF16, dequant_bf16_avx2, "dequant_bf16_avx2"),
@@ -542,12 +556,14 @@ pub(crate) mod x86 {
         if tier < Tier::Avx512 {
             return;
         }
-        let dequant_avx512: [(GgmlType, super::DequantFn, &'static str); 8] = [
+        let dequant_avx512: [(GgmlType, super::DequantFn, &'static str); 10] = [
             (GgmlType::Q8_0, dequant_q8_0_avx512, "dequant_q8_0_avx512"),
             (GgmlType::Q4_0, dequant_q4_0_avx512, "dequant_q4_0_avx512"),
             (GgmlType::Q4_1, dequant_q4_1_avx512, "dequant_q4_1_avx512"),
             (GgmlType::Q5_0, dequant_q5_0_avx512, "dequant_q5_0_avx512"),
+            (GgmlType::Q5_1, dequant_q5_1_avx512, "dequant_q5_1_avx512"),
             (GgmlType::Q4_K, dequant_q4_k_avx512, "dequant_q4_k_avx512"),
+            (GgmlType::Q5_K, dequant_q5_k_avx512, "dequant_q5_k_avx512"),
             (GgmlType::Q6_K, dequant_q6_k_avx512, "dequant_q6_k_avx512"),
             (GgmlType::F16, dequant_f16_avx512, "dequant_f16_avx512"),
             (GgmlType::BF16, dequant_bf16_avx512, "dequant_bf16_avx512"),
