@@ -199,6 +199,10 @@ pub(crate) mod x86 {
         fn lanner_dot_q4_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q5_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q6_k_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_dot_f16_f32_avx512(w: *const u8, x: *const f32, n: usize) -> f32;
+        fn lanner_dot_bf16_f32_avx512(w: *const u8, x: *const f32, n: usize) -> f32;
+        fn lanner_dot_f16_f32_avx2(w: *const u8, x: *const f32, n: usize) -> f32;
+        fn lanner_dot_bf16_f32_avx2(w: *const u8, x: *const f32, n: usize) -> f32;
         #[cfg(test)]
         pub fn lanner_checkasm_call(f: *const (), args: *const u64, ret: *mut f32) -> u64;
         fn lanner_quantize_q8a_avx512(x: *const f32, qs: *mut i8, ds: *mut f32, nblocks: usize);
@@ -345,6 +349,11 @@ pub(crate) mod x86 {
     row_kernel!(dot_q4_0_f32_avx512, lanner_dot_q4_0_f32_avx512, 32, 18);
     row_kernel!(dot_q5_0_f32_avx512, lanner_dot_q5_0_f32_avx512, 32, 22);
     row_kernel!(dot_q6_k_f32_avx512, lanner_dot_q6_k_f32_avx512, 256, 210);
+    // F16 / BF16: one value per "block", any row length
+    row_kernel!(dot_f16_f32_avx512, lanner_dot_f16_f32_avx512, 1, 2);
+    row_kernel!(dot_bf16_f32_avx512, lanner_dot_bf16_f32_avx512, 1, 2);
+    row_kernel!(dot_f16_f32_avx2, lanner_dot_f16_f32_avx2, 1, 2);
+    row_kernel!(dot_bf16_f32_avx2, lanner_dot_bf16_f32_avx2, 1, 2);
 
     macro_rules! q8a_quantizer {
         ($name:ident, $asm:ident) => {
@@ -459,6 +468,10 @@ pub(crate) mod x86 {
             ("dot_q4_0_f32_avx512", Tier::Avx512, f(lanner_dot_q4_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dot_q5_0_f32_avx512", Tier::Avx512, f(lanner_dot_q5_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dot_q6_k_f32_avx512", Tier::Avx512, f(lanner_dot_q6_k_f32_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dot_f16_f32_avx512", Tier::Avx512, f(lanner_dot_f16_f32_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dot_bf16_f32_avx512", Tier::Avx512, f(lanner_dot_bf16_f32_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dot_f16_f32_avx2", Tier::Avx2, f(lanner_dot_f16_f32_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dot_bf16_f32_avx2", Tier::Avx2, f(lanner_dot_bf16_f32_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
             ("quantize_q8a_avx512", Tier::Avx512, f(lanner_quantize_q8a_avx512 as *const ()), [a, b, c, 5, 0, 0]),
             ("quantize_q8a_avx2", Tier::Avx2, f(lanner_quantize_q8a_avx2 as *const ()), [a, b, c, 5, 0, 0]),
             ("dot_q8_0_q8a_avx2", Tier::Avx2, f(lanner_dot_q8_0_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
@@ -525,6 +538,8 @@ pub(crate) mod x86 {
         k.gemm_packed = Some(super::PackedGemm { f: gemm_packed_6x16_avx2, mr: 6, nr: 16, name: "gemm_packed_6x16_avx2" });
         k.quantize_q8a = quantize_q8a_avx2;
         k.quantize_q8a_name = "quantize_q8a_avx2";
+        k.dot_row_f32[type_index(GgmlType::F16)] = Some((dot_f16_f32_avx2, "dot_f16_f32_avx2"));
+        k.dot_row_f32[type_index(GgmlType::BF16)] = Some((dot_bf16_f32_avx2, "dot_bf16_f32_avx2"));
         let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 8] = [
             (GgmlType::Q8_0, dot_q8_0_q8a_avx2, "dot_q8_0_q8a_avx2"),
             (GgmlType::Q4_0, dot_q4_0_q8a_avx2, "dot_q4_0_q8a_avx2"),
@@ -578,6 +593,8 @@ pub(crate) mod x86 {
         k.dot_row_f32[type_index(GgmlType::Q4_0)] = Some((dot_q4_0_f32_avx512, "dot_q4_0_f32_avx512"));
         k.dot_row_f32[type_index(GgmlType::Q5_0)] = Some((dot_q5_0_f32_avx512, "dot_q5_0_f32_avx512"));
         k.dot_row_f32[type_index(GgmlType::Q6_K)] = Some((dot_q6_k_f32_avx512, "dot_q6_k_f32_avx512"));
+        k.dot_row_f32[type_index(GgmlType::F16)] = Some((dot_f16_f32_avx512, "dot_f16_f32_avx512"));
+        k.dot_row_f32[type_index(GgmlType::BF16)] = Some((dot_bf16_f32_avx512, "dot_bf16_f32_avx512"));
         k.attn_scores = attn_scores_avx512;
         k.attn_softmax = attn_softmax_avx512;
         k.attn_accum = attn_accum_avx512;
@@ -738,7 +755,14 @@ mod checkasm {
             let k = Kernels::for_tier(tier);
             for t in ALL_TYPES {
                 let Some((f, name)) = k.dot_row_f32[type_index(t)] else { continue };
-                for nb in [1usize, 2, 3, 7, 18, 48] {
+                // F16 / BF16 "blocks" are single values: lengths around the kernels' 8-, 16-, 32-
+                // and 64-value steps as well
+                let counts: &[usize] = if t.is_float() {
+                    &[0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 18, 31, 33, 48, 63, 64, 65, 127, 129, 1000, 4864]
+                } else {
+                    &[1, 2, 3, 7, 18, 48]
+                };
+                for &nb in counts {
                     let n = nb * t.block_size();
                     for off in [0usize, 1, 3] {
                         let src: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
