@@ -1267,6 +1267,67 @@ mod checkasm {
         }
     }
 
+    /// `cargo test --release --lib checkasm::bench_float_rows -- --ignored --nocapture`: the fused
+    /// F16 / BF16 row x f32 kernels of each x86 tier from AVX2 up against the scalar reference
+    /// (`quant::dot_f32`), over weights that stay in L2 (1 MiB) or stream from memory (64 MiB).
+    /// Prints weight GB/s and the speed-up.
+    #[test]
+    #[ignore]
+    fn bench_float_rows() {
+        use crate::quant::{self, ALL_TYPES};
+        use std::time::Instant;
+        let mut rng = Rng(5);
+        let tiers: Vec<Tier> = available_tiers().into_iter().filter(|&t| t >= Tier::Avx2).collect();
+        for t in ALL_TYPES.into_iter().filter(|t| t.is_float() && *t != crate::quant::GgmlType::F32) {
+            for (cols, mib) in [(576usize, 1usize), (4864, 1), (576, 64), (4864, 64)] {
+                let rb = t.row_bytes(cols).unwrap();
+                let rows = (mib << 20) / rb;
+                let src: Vec<f32> = (0..cols * 4).map(|_| rng.f32()).collect();
+                let mut w = vec![0u8; rb * rows];
+                for r in 0..rows {
+                    quant::quantize_row(t, &src[(r % 4) * cols..(r % 4 + 1) * cols], &mut w[r * rb..(r + 1) * rb]);
+                }
+                let x: Vec<f32> = (0..cols).map(|_| rng.f32()).collect();
+                let time = |f: &dyn Fn(&[u8], &[f32]) -> f32| {
+                    let mut best = f64::MAX;
+                    for _ in 0..7 {
+                        let t0 = Instant::now();
+                        let sum: f32 = (0..rows).map(|r| f(&w[r * rb..(r + 1) * rb], &x)).sum();
+                        best = best.min(t0.elapsed().as_secs_f64());
+                        std::hint::black_box(sum);
+                    }
+                    best
+                };
+                let t_ref = time(&|w, x| quant::dot_f32(t, w, x));
+                let gbs = |s: f64| (rb * rows) as f64 / s / 1e9;
+                eprintln!("{:<5} cols {cols:>5} {mib:>2} MiB: {:<20} {:5.1} GB/s", t.name(), "dot_f32 (scalar)", gbs(t_ref));
+                let mut done = Vec::new();
+                for &tier in &tiers {
+                    let k = Kernels::for_tier(tier);
+                    let Some((f, name)) = k.dot_row_f32[type_index(t)].filter(|(_, n)| !done.contains(n)) else { continue };
+                    // what the backend ran without the fused kernel: the row dequantized, then dot_f32
+                    let buf = std::cell::RefCell::new(vec![0f32; cols]);
+                    let t_two = time(&|w, x| {
+                        let mut b = buf.borrow_mut();
+                        k.dequantize(t, w, &mut b);
+                        (k.dot_f32)(&b, x)
+                    });
+                    let s = time(&f);
+                    eprintln!(
+                        "{:<5} cols {cols:>5} {mib:>2} MiB: {name:<20} {:5.1} GB/s  x{:.1} (dequantize + {}: {:5.1} GB/s, x{:.2})",
+                        t.name(),
+                        gbs(s),
+                        t_ref / s,
+                        k.dot_f32_name,
+                        gbs(t_two),
+                        t_two / s
+                    );
+                    done.push(name);
+                }
+            }
+        }
+    }
+
     /// `cargo test --release --lib bench_gemm_packed -- --ignored --nocapture`: GFLOP/s of each
     /// tier's packed GEMM microkernel on one weight panel (k = 256) against 40 token tiles, the
     /// shape the framework runs (panels in L1/L2).
