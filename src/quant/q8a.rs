@@ -40,8 +40,7 @@ use super::{f16_at, GgmlType};
 pub const QK: usize = 32;
 
 /// The weight types with a Q8A dot product (reference below; kernels per tier in the table).
-pub const TYPES: [GgmlType; 8] =
-    [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K];
+pub const TYPES: [GgmlType; 8] = [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K];
 
 pub fn has_dot(t: GgmlType) -> bool {
     TYPES.contains(&t)

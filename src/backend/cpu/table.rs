@@ -336,6 +336,7 @@ pub(crate) mod x86 {
     /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
     macro_rules! row_kernel {
         ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
+            #[allow(clippy::modulo_one)] // F16 / BF16: one value per "block"
             fn $name(w: &[u8], x: &[f32]) -> f32 {
                 let nb = x.len() / $elems;
                 assert!(x.len() % $elems == 0 && w.len() == nb * $bytes, "row kernel: length mismatch");
@@ -406,6 +407,7 @@ pub(crate) mod x86 {
     /// values in `$bytes` bytes per block (1 and 2 for F16 / BF16, whose "blocks" are values).
     macro_rules! dequant_kernel {
         ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
+            #[allow(clippy::modulo_one)] // F16 / BF16: one value per "block"
             fn $name(src: &[u8], dst: &mut [f32]) {
                 let nb = dst.len() / $elems;
                 assert!(dst.len() % $elems == 0 && src.len() == nb * $bytes, "dequant kernel: length mismatch");
