@@ -2,7 +2,7 @@
 // is used: the reference rounds products and sums apart). Same prototypes, contract and
 // bit-exactness argument as dequant_avx512.S (read that file first):
 //   extern "C" fn lanner_dequant_T_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
-// T in q8_0, q4_0, q4_1, q5_0, q4_k, q6_k, f16, bf16. Scalar reference:
+// T in q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, f16, bf16. Scalar reference:
 // crate::quant::dequantize_row. No alignment required; nothing outside the row is read or written.
 //
 // Registers: rdi = src (advances one block per iteration), rsi = dst, rdx = blocks left.
@@ -12,7 +12,7 @@
 
         .section .rodata
         .p2align 5
-.Lq5_shl:                       // Q5_0: vpsllvd counts moving bit j of qh to bit 31 in lane j
+.Lq5_shl:                       // Q5_0, Q5_1: vpsllvd counts moving bit j of qh to bit 31 in lane j
         .long 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16
         .long 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0
 
@@ -153,6 +153,30 @@ FUNC lanner_dequant_q5_0_avx2
         .size   lanner_dequant_q5_0_avx2, .-lanner_dequant_q5_0_avx2
 
 
+// ---- Q5_1 (24 B: d f16 | m f16 | qh u32 | qs[16]):  y = q d + m (a product, then a sum) -------
+// The fifth bits as Q5_0's, spread over their lanes: mask & 16 = the 16 to add where set.
+// ymm15 = 15, ymm14 = 16, ymm10..13 = shift counts.
+FUNC lanner_dequant_q5_1_avx2
+        SPLAT   15, 15
+        SPLAT   14, 16
+        .irp i, 0, 1, 2, 3
+        vmovdqu ymm1\i, ymmword ptr [rip + .Lq5_shl + 32*\i]
+        .endr
+        LOOP_START .Lq51, 32
+        vpbroadcastd ymm6, dword ptr [rdi + 4]  // qh
+        BCAST_F16_PAIR                          // ymm4 = d, ymm5 = m
+        NIBBLES 8
+        .irp i, 0, 1, 2, 3
+        vpsllvd ymm7, ymm6, ymm1\i              // fifth bit of lane j -> bit 31
+        vpsrad  ymm7, ymm7, 31                  // -1 where set, 0 where clear
+        vpand   ymm7, ymm7, ymm14               // 16 where set
+        vpor    ymm\i, ymm\i, ymm7
+        .endr
+        STORE32 1
+        LOOP_END .Lq51, 24, 32
+        .size   lanner_dequant_q5_1_avx2, .-lanner_dequant_q5_1_avx2
+
+
 // ---- Q4_K (144 B: d f16 | dmin f16 | scales[12] | qs[128]) -------------------------------------
 // As in dequant_avx512.S: y = D_j q - M_j with D_j = d sc_j, M_j = dmin m_j; [D_0..7, M_0..7]
 // in 64 bytes of the red zone at rcx. ymm15 = 15.
@@ -211,6 +235,77 @@ FUNC lanner_dequant_q4_k_avx2
         Q4K_CHUNK 3
         LOOP_END .Lq4k, 144, 256
         .size   lanner_dequant_q4_k_avx2, .-lanner_dequant_q4_k_avx2
+
+
+// ---- Q5_K (176 B: d f16 | dmin f16 | scales[12] | qh[32] | qs[128]) ----------------------------
+// As Q4_K, with the fifth bits: y[64 c + l] has bit 2c of qh[l], y[64 c + 32 + l] bit 2c + 1,
+// each moved to bit 4 of its dword (the qh bytes zero-extended: nothing crosses) and or-ed into
+// the level. ymm15 = 15, ymm14 = 16, ymm10..13 = qh[0..8], ..., qh[24..32] as dwords.
+
+// y[64 c + 32 h ..][..32] = D q - M for sub-block 2c + h (see Q4K_SUB), q with its fifth bit.
+.macro  Q5K_SUB c, h
+        vbroadcastss ymm8, dword ptr [rcx + 8*\c + 4*\h]         // D
+        vbroadcastss ymm9, dword ptr [rcx + 32 + 8*\c + 4*\h]    // M
+        .irp i, 0, 1, 2, 3
+.if 2*\c + \h < 4
+        vpslld  ymm5, ymm1\i, 4 - (2*\c + \h)
+.elseif 2*\c + \h == 4
+        vmovdqa ymm5, ymm1\i
+.else
+        vpsrld  ymm5, ymm1\i, 2*\c + \h - 4
+.endif
+        vpand   ymm5, ymm5, ymm14               // (bit 2c + h of qh[l]) << 4
+.if \h == 0
+        vpand   ymm4, ymm\i, ymm15
+        vpor    ymm4, ymm4, ymm5
+.else
+        vpor    ymm4, ymm\i, ymm5
+.endif
+        vcvtdq2ps ymm4, ymm4
+        vmulps  ymm4, ymm4, ymm8
+        vsubps  ymm4, ymm4, ymm9
+        vmovups ymmword ptr [rsi + 256*\c + 128*\h + 32*\i], ymm4
+        .endr
+.endm
+
+.macro  Q5K_CHUNK c
+        .irp i, 0, 1, 2, 3
+        vpmovzxbd ymm\i, qword ptr [rdi + 48 + 32*\c + 8*\i]
+        .endr
+        Q5K_SUB \c, 0
+        .irp i, 0, 1, 2, 3
+        vpsrld  ymm\i, ymm\i, 4
+        .endr
+        Q5K_SUB \c, 1
+.endm
+
+FUNC lanner_dequant_q5_k_avx2
+        lea     rcx, [rsp - 64]
+        and     rcx, -32                        // 64 aligned bytes inside the red zone (leaf)
+        SPLAT   15, 15
+        SPLAT   14, 16
+        LOOP_START .Lq5k, 256
+        Q4K_SCALES_MINS                         // rax = sc0..7, r8 = m0..7 (bytes)
+        BCAST_F16_PAIR                          // ymm4 = d, ymm5 = dmin
+        vmovq   xmm1, rax
+        vpmovzxbd ymm1, xmm1
+        vcvtdq2ps ymm1, ymm1
+        vmulps  ymm1, ymm4, ymm1                // D_0..7
+        vmovaps ymmword ptr [rcx], ymm1
+        vmovq   xmm2, r8
+        vpmovzxbd ymm2, xmm2
+        vcvtdq2ps ymm2, ymm2
+        vmulps  ymm2, ymm5, ymm2                // M_0..7
+        vmovaps ymmword ptr [rcx + 32], ymm2
+        .irp i, 0, 1, 2, 3
+        vpmovzxbd ymm1\i, qword ptr [rdi + 16 + 8*\i]   // qh
+        .endr
+        Q5K_CHUNK 0
+        Q5K_CHUNK 1
+        Q5K_CHUNK 2
+        Q5K_CHUNK 3
+        LOOP_END .Lq5k, 176, 256
+        .size   lanner_dequant_q5_k_avx2, .-lanner_dequant_q5_k_avx2
 
 
 // ---- Q6_K (210 B: ql[128] | qh[64] | scales[16] i8 | d f16) ------------------------------------

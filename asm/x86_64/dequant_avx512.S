@@ -2,9 +2,11 @@
 // dequantizes every weight row once per matrix product and hands the floats to the GEMM
 // microkernel; these kernels make that step cheap next to the product.
 //
-// Rust prototypes (System V x86-64 ABI), T in q8_0, q4_0, q4_1, q5_0, q4_k, q6_k, f16, bf16:
+// Rust prototypes (System V x86-64 ABI), T in q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, f16,
+// bf16:
 //   extern "C" fn lanner_dequant_T_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
-// nblocks = 32-value blocks (Q8_0, Q4_0, Q4_1, Q5_0), 256-value super-blocks (Q4_K, Q6_K), or
+// nblocks = 32-value blocks (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1), 256-value super-blocks (Q4_K, Q5_K,
+// Q6_K), or
 // single values (F16, BF16). Writes exactly nblocks * block_size floats to dst, reads exactly
 // nblocks * type_size bytes from src; no alignment required.
 //
@@ -174,6 +176,37 @@ FUNC lanner_dequant_q5_0_avx512
         .size   lanner_dequant_q5_0_avx512, .-lanner_dequant_q5_0_avx512
 
 
+// ---- Q5_1 (24 B: d f16 | m f16 | qh u32 | qs[16]):  y = q d + m (a product, then a sum) -------
+// Two tables as Q5_0's, by the fifth bit: clear, level = nibble, value nibble d + m; set,
+// level = nibble + 16, value (nibble + 16) d + m. zmm31 = 0..15, zmm30 = 16..31.
+FUNC lanner_dequant_q5_1_avx512
+        vmovups zmm31, zmmword ptr [rip + .Liota]
+        SPLAT   30, 0x41800000                  // 16.0
+        vaddps  zmm30, zmm31, zmm30             // 16 .. 31, exact
+        LOOP_START .Lq51, 32
+        vmovd   xmm3, dword ptr [rdi]           // f16 [d, m]
+        vcvtph2ps xmm3, xmm3
+        vbroadcastss zmm4, xmm3                 // d
+        vmovshdup xmm3, xmm3
+        vbroadcastss zmm5, xmm3                 // m
+        vmulps  zmm6, zmm31, zmm4
+        vaddps  zmm6, zmm6, zmm5                // table, fifth bit clear
+        vmulps  zmm4, zmm30, zmm4
+        vaddps  zmm4, zmm4, zmm5                // table, fifth bit set
+        vpmovzxbd zmm1, xmmword ptr [rdi + 8]
+        vpsrld  zmm2, zmm1, 4
+        kmovw   k1, word ptr [rdi + 4]          // qh bits 0..15  -> y[0..16]
+        kmovw   k2, word ptr [rdi + 6]          // qh bits 16..31 -> y[16..32]
+        vpermps zmm5, zmm1, zmm6
+        vpermps zmm7, zmm2, zmm6
+        vpermps zmm5{k1}, zmm1, zmm4
+        vpermps zmm7{k2}, zmm2, zmm4
+        vmovups zmmword ptr [rsi], zmm5
+        vmovups zmmword ptr [rsi + 64], zmm7
+        LOOP_END .Lq51, 24, 32
+        .size   lanner_dequant_q5_1_avx512, .-lanner_dequant_q5_1_avx512
+
+
 // ---- Q4_K (144 B: d f16 | dmin f16 | scales[12] | qs[128]) -------------------------------------
 // Sub-block j (32 values) has a 6-bit scale sc_j and min m_j; with D_j = d sc_j, M_j = dmin m_j
 // (one rounding each, as the reference) y = D_j q - M_j (a product, then a difference).
@@ -224,6 +257,80 @@ FUNC lanner_dequant_q4_k_avx512
         Q4K_CHUNK 3
         LOOP_END .Lq4k, 144, 256
         .size   lanner_dequant_q4_k_avx512, .-lanner_dequant_q4_k_avx512
+
+
+// ---- Q5_K (176 B: d f16 | dmin f16 | scales[12] | qh[32] | qs[128]) ----------------------------
+// As Q4_K (the same D_j, M_j in the red zone at rcx), with two tables per sub-block as Q5_0's:
+// D_j level - M_j for levels 0..15 (fifth bit clear) and 16..31 (set). The fifth bit of
+// y[64 c + l] is bit 2c of qh[l], that of y[64 c + 32 + l] bit 2c + 1: sub-block j takes bit 0 of
+// ymm9 = qh >> j (a word shift by one per sub-block: the bits that cross from the next byte stay
+// above bit 0 for j < 8), tested into a 32-bit mask, y[0..16] and y[16..32] of the sub-block.
+// zmm31 = levels 0..15, zmm30 = 16..31, zmm29 = lane picks (0 x 8, 1 x 8), ymm24 = bytes 1.
+
+// ymm9 bit 0 of each byte -> k\lo (values 0..16 of the sub-block), k\hi (16..32); ymm9 >>= 1.
+.macro  Q5K_BITS lo, hi
+        vptestmb k\lo, ymm9, ymm24
+        kshiftrd k\hi, k\lo, 16
+        vpsrlw  ymm9, ymm9, 1
+.endm
+
+// The 32 bytes of chunk \c: two sub-blocks, 64 outputs.
+.macro  Q5K_CHUNK c
+        vmulps  zmm5, zmm31, dword bcst [rcx + 8*\c]
+        vsubps  zmm5, zmm5, dword bcst [rcx + 32 + 8*\c]      // sub-block 2c, bit clear
+        vmulps  zmm6, zmm30, dword bcst [rcx + 8*\c]
+        vsubps  zmm6, zmm6, dword bcst [rcx + 32 + 8*\c]      // 2c, bit set
+        vmulps  zmm7, zmm31, dword bcst [rcx + 8*\c + 4]
+        vsubps  zmm7, zmm7, dword bcst [rcx + 32 + 8*\c + 4]  // 2c + 1, bit clear
+        vmulps  zmm8, zmm30, dword bcst [rcx + 8*\c + 4]
+        vsubps  zmm8, zmm8, dword bcst [rcx + 32 + 8*\c + 4]  // 2c + 1, bit set
+        Q5K_BITS 1, 2
+        Q5K_BITS 3, 4
+        vpmovzxbd zmm1, xmmword ptr [rdi + 48 + 32*\c]
+        vpmovzxbd zmm2, xmmword ptr [rdi + 48 + 32*\c + 16]
+        vpsrld  zmm3, zmm1, 4
+        vpsrld  zmm4, zmm2, 4
+        vpermps zmm10, zmm1, zmm5
+        vpermps zmm10{k1}, zmm1, zmm6
+        vpermps zmm11, zmm2, zmm5
+        vpermps zmm11{k2}, zmm2, zmm6
+        vpermps zmm12, zmm3, zmm7
+        vpermps zmm12{k3}, zmm3, zmm8
+        vpermps zmm13, zmm4, zmm7
+        vpermps zmm13{k4}, zmm4, zmm8
+        vmovups zmmword ptr [rsi + 256*\c], zmm10
+        vmovups zmmword ptr [rsi + 256*\c + 64], zmm11
+        vmovups zmmword ptr [rsi + 256*\c + 128], zmm12
+        vmovups zmmword ptr [rsi + 256*\c + 192], zmm13
+.endm
+
+FUNC lanner_dequant_q5_k_avx512
+        lea     rcx, [rsp - 64]
+        and     rcx, -64                        // 64 aligned bytes inside the red zone (leaf)
+        vmovups zmm31, zmmword ptr [rip + .Liota]
+        SPLAT   30, 0x41800000                  // 16.0
+        vaddps  zmm30, zmm31, zmm30             // 16 .. 31, exact
+        vmovdqu64 zmm29, zmmword ptr [rip + .Lpick01]
+        mov     eax, 1
+        vpbroadcastb ymm24, eax
+        LOOP_START .Lq5k, 256
+        Q4K_SCALES_MINS                         // rax = sc0..7, r8 = m0..7 (bytes)
+        vmovq   xmm1, rax
+        vpinsrq xmm1, xmm1, r8, 1
+        vpmovzxbd zmm1, xmm1
+        vcvtdq2ps zmm1, zmm1                    // [sc_0..7, m_0..7]
+        vmovd   xmm2, dword ptr [rdi]           // f16 [d, dmin]
+        vcvtph2ps xmm2, xmm2
+        vpermps zmm2, zmm29, zmm2               // [d x 8, dmin x 8]
+        vmulps  zmm1, zmm2, zmm1                // [D_0..7, M_0..7]
+        vmovaps zmmword ptr [rcx], zmm1
+        vmovdqu ymm9, ymmword ptr [rdi + 16]    // qh
+        Q5K_CHUNK 0
+        Q5K_CHUNK 1
+        Q5K_CHUNK 2
+        Q5K_CHUNK 3
+        LOOP_END .Lq5k, 176, 256
+        .size   lanner_dequant_q5_k_avx512, .-lanner_dequant_q5_k_avx512
 
 
 // ---- Q6_K (210 B: ql[128] | qh[64] | scales[16] i8 | d f16) ------------------------------------

@@ -11,7 +11,8 @@
 //   D  = vpmaddwd(p1, 256) + vpmaddwd(p2, 1)              i32 lanes of sum w (256 q1 + q2), exact
 // then D (as f32) times the block's scale, multiply-added into the accumulators. Signed levels
 // (Q8_0, Q6_K's q - 32) go in as |w| with the activations' signs flipped where w < 0 (vpsignb).
-// Q4_0 / Q5_0 offsets and Q4_1 / Q4_K mins use the Q8A block sums s, in xmm7 / ymm7.
+// Q4_0 / Q5_0 offsets and Q4_1 / Q5_1 / Q4_K / Q5_K mins use the Q8A block sums s, in xmm7 /
+// ymm7.
 //
 // Registers: rdi = w, rsi = qs (plane 2 at rsi + r15), rdx = ds (e, s pairs), rcx = blocks left;
 // r12 = nblocks, r13 / r14 = qs / ds of the row start, r15 = n, rbx = rows left, rbp = out;
@@ -23,7 +24,7 @@
 
         .section .rodata
         .p2align 5
-.Lq5_spread:                    // Q5_0: byte k of qh to bytes 8k .. 8k + 7
+.Lq5_spread:                    // Q5_0, Q5_1: byte k of qh to bytes 8k .. 8k + 7
         .rept 8
         .byte 0
         .endr
@@ -193,6 +194,17 @@
         IDOT_U  2, 32*\b
         SCALE   \acc, 22*\b, 8*\b, d
 .endm
+.macro  B_q5_1 acc, b
+        NIBBLES 24*\b+8
+        vpbroadcastd ymm2, dword ptr [rdi + 24*\b + 4]          // qh
+        vpshufb ymm2, ymm2, ymm12
+        vpor    ymm2, ymm2, ymm11
+        vpcmpeqb ymm2, ymm2, ymm10
+        vpand   ymm2, ymm2, ymm9
+        vpor    ymm1, ymm1, ymm2
+        IDOT_U  2, 32*\b
+        SCALE   \acc, 24*\b, 8*\b, m
+.endm
 
 // Two blocks per iteration, then one.
 .macro  LEGACY t, ts
@@ -215,13 +227,13 @@
 .L\t\()_end:
 .endm
 
-.macro  LEGACY_FN t, ts, f
+.macro  LEGACY_FN t, ts, f, q5=0
         .globl  lanner_dot_\t\()_q8a_avx2
         .type   lanner_dot_\t\()_q8a_avx2, @function
         .p2align 5
 lanner_dot_\t\()_q8a_avx2:
         PROLOGUE 5
-.ifc \t, q5_0
+.if \q5
         vmovdqu ymm12, ymmword ptr [rip + .Lq5_spread]
         vmovdqu ymm11, ymmword ptr [rip + .Lq5_bits]
         vpcmpeqb ymm10, ymm10, ymm10            // all ones
@@ -248,7 +260,9 @@ lanner_dot_\t\()_q8a_avx2:
         LEGACY_FN q4_1, 20, 0x3F800000
 // Q5_0 (22 B: d | qh | qs[16]): d_w e sum(q a) - 16 d_w s; fifth bits spread to bytes
 // (byte k of qh to 8 bytes, or with all-but-bit-(j % 8), compare with all ones).
-        LEGACY_FN q5_0, 22, 0xC1800000
+        LEGACY_FN q5_0, 22, 0xC1800000, 1
+// Q5_1 (24 B: d | m | qh | qs[16]): d_w e sum(q a) + m s; fifth bits as Q5_0's.
+        LEGACY_FN q5_1, 24, 0x3F800000, 1
 
 
 // ---- Q4_K (144 B: d | dmin | scales[12] | qs[128]) -------------------------------------------
@@ -332,6 +346,91 @@ lanner_dot_q4_k_q8a_avx2:
         add     rsp, 64
         EPILOGUE
         .size   lanner_dot_q4_k_q8a_avx2, .-lanner_dot_q4_k_q8a_avx2
+
+
+// ---- Q5_K (176 B: d | dmin | scales[12] | qh[32] | qs[128]) -----------------------------------
+// As Q4_K, with the fifth bits: bit 2c of qh[l] (block 2c, element l) and bit 2c + 1 (block
+// 2c + 1) are moved to bit 4 of each byte by a word shift (the bits that cross from the next byte
+// land below bit 4 for left shifts up to 4, above it for right shifts up to 3) and masked.
+// ymm10 = qh, ymm12 = bytes 0x10.
+
+// ymm2 = (bit \bit of each qh byte) << 4.
+.macro  Q5K_BIT bit
+.if \bit < 4
+        vpsllw  ymm2, ymm10, 4 - (\bit)
+.elseif \bit == 4
+        vmovdqa ymm2, ymm10
+.else
+        vpsrlw  ymm2, ymm10, (\bit) - 4
+.endif
+        vpand   ymm2, ymm2, ymm12
+.endm
+
+        .globl  lanner_dot_q5_k_q8a_avx2
+        .type   lanner_dot_q5_k_q8a_avx2, @function
+        .p2align 5
+lanner_dot_q5_k_q8a_avx2:
+        PROLOGUE 8
+        sub     rsp, 64
+        mov     eax, 0x10
+        vmovd   xmm12, eax
+        vpbroadcastb ymm12, xmm12
+        test    rbx, rbx
+        jz      .Lq5k2_done
+.Lq5k2_row:
+        ROW_START
+.Lq5k2_loop:
+        Q4K_SCALES_MINS                         // rax = sc0..7, r8 = m0..7 (bytes)
+        vmovq   xmm1, rax
+        vmovq   xmm2, r8
+        vpunpcklbw xmm1, xmm1, xmm2             // [sc0, m0, ..., sc7, m7]
+        vpmovzxbd ymm2, xmm1                    // j = 0..4
+        vpsrldq xmm1, xmm1, 8
+        vpmovzxbd ymm3, xmm1                    // j = 4..8
+        vcvtdq2ps ymm2, ymm2
+        vcvtdq2ps ymm3, ymm3
+        vmovd   xmm4, dword ptr [rdi]           // f16 [d, dmin]
+        vcvtph2ps xmm4, xmm4
+        vxorps  xmm5, xmm5, xmm5
+        vsubps  xmm5, xmm5, xmm4                // [-d, -dmin]
+        vblendps xmm4, xmm4, xmm5, 2            // [d, -dmin]
+        vmovddup xmm4, xmm4
+        vinsertf128 ymm4, ymm4, xmm4, 1         // [d, -dmin] x 4
+        vmulps  ymm2, ymm2, ymm4
+        vmulps  ymm3, ymm3, ymm4
+        vmulps  ymm2, ymm2, ymmword ptr [rdx]   // [d sc_j e_j, -dmin m_j s_j]
+        vmulps  ymm3, ymm3, ymmword ptr [rdx + 32]
+        vaddps  ymm7, ymm7, ymm2                // (even lanes unused)
+        vaddps  ymm7, ymm7, ymm3
+        vmovups ymmword ptr [rsp], ymm2
+        vmovups ymmword ptr [rsp + 32], ymm3
+        vmovdqu ymm10, ymmword ptr [rdi + 16]   // qh
+        .irp c, 0, 1, 2, 3
+        vmovdqu ymm6, ymmword ptr [rdi + 48 + 32*\c]
+        Q5K_BIT 2*\c
+        vpand   ymm1, ymm6, ymm13
+        vpor    ymm1, ymm1, ymm2                // block 2c: low nibbles | fifth bits
+        IDOT_U  2, 64*\c
+        vbroadcastss ymm5, dword ptr [rsp + 16*\c]
+        vfmadd231ps ymm0, ymm2, ymm5
+        Q5K_BIT 2*\c+1
+        vpsrlw  ymm1, ymm6, 4
+        vpand   ymm1, ymm1, ymm13
+        vpor    ymm1, ymm1, ymm2                // block 2c + 1: high nibbles | fifth bits
+        IDOT_U  2, 64*\c+32
+        vbroadcastss ymm5, dword ptr [rsp + 16*\c + 8]
+        vfmadd231ps ymm8, ymm2, ymm5
+        .endr
+        add     rdi, 176
+        add     rsi, 256
+        add     rdx, 64
+        dec     rcx
+        jnz     .Lq5k2_loop
+        ROW_END 0x3F800000, .Lq5k2_row, 1
+.Lq5k2_done:
+        add     rsp, 64
+        EPILOGUE
+        .size   lanner_dot_q5_k_q8a_avx2, .-lanner_dot_q5_k_q8a_avx2
 
 
 // ---- Q6_K (210 B: ql[128] | qh[64] | scales[16] i8 | d) ----------------------------------------

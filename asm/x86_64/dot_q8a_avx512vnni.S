@@ -1,8 +1,8 @@
 // Dot products of one quantized weight row with one Q8A activation row (int8 per 32 values, f32
 // scale d and scaled sum s per block; src/quant/q8a.rs), AVX-512 VNNI tier (decode: one token).
 //
-// Rust prototypes (System V x86-64 ABI), T in q8_0, q4_0, q4_1, q5_0 (nblocks = 32-value blocks
-// per row) and q4_k, q6_k (nblocks = 256-value super-blocks per row):
+// Rust prototypes (System V x86-64 ABI), T in q8_0, q4_0, q4_1, q5_0, q5_1 (nblocks = 32-value
+// blocks per row) and q4_k, q5_k, q6_k (nblocks = 256-value super-blocks per row):
 //   extern "C" fn lanner_dot_T_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32,
 //                                              nblocks: usize, nrows: usize, out: *mut f32);
 // out[r] = dot of weight row r (rows consecutive from w, nblocks blocks each) with the activations.
@@ -19,12 +19,12 @@
 // offset c (x = d (q - c): Q4_0 c = 8, Q5_0 c = 16), and Q8_0's signed levels become unsigned as
 // q ^ 0x80 = q + 128 (c = 128). The offset comes back through the block sums Q8A stores:
 //   d_w e sum((q - c) a) = d_w e vpdpbusd(q, a) - c d_w s        (a = 256 q1 + q2, s = e sum a)
-// Q4_1's min the same way: + m s. Q6_K's offset (32, per 16 values) is one more vpdpbusd of the
-// constant 32 per plane, subtracted in i32; Q4_K's min uses s.
+// Q4_1's and Q5_1's min the same way: + m s. Q6_K's offset (32, per 16 values) is one more vpdpbusd of the
+// constant 32 per plane, subtracted in i32; Q4_K's and Q5_K's mins use s.
 //
 // High nibbles are not shifted down: (byte & 0xF0) = 16 hi is a fine unsigned operand, and the
 // lanes that hold high nibbles are always the same lanes of the accumulators, so their factor 16
-// is taken out once per row (Q4_0, Q4_1, Q4_K; Q5_0's fifth bit would not fit).
+// is taken out once per row (Q4_0, Q4_1, Q4_K; the 5-bit formats' fifth bit would not fit).
 //
 // The 32-value formats go four blocks per iteration: the four f16 scales (and Q4_1's mins) are
 // converted by one vcvtph2ps and multiplied by the four (e, s) pairs at once:
@@ -36,7 +36,7 @@
 // rcx = blocks left in the row; r13 / r14 = qs / ds of the row start, r12 = nblocks, r15 = n (the
 // second plane's offset), rbx = rows left, rbp = out (callee-saved, pushed);
 // zmm0, zmm15 = accumulators of d_w e (q . a), ymm7 / zmm7 = accumulator of min/offset terms;
-// zmm26 = nibble masks, zmm28 = bytes 0x0F, zmm29 = nibble shift counts, zmm30 / zmm31 =
+// zmm26 = nibble masks, zmm27 = bytes 16 (5-bit formats), zmm28 = bytes 0x0F, zmm29 = nibble shift counts, zmm30 / zmm31 =
 // spreads of lanes (4, 6) / (0, 2), k3 = odd lanes, k4 = 128-bit lanes 2, 3, k6 = upper 256
 // bits (words).
 // No alignment required; nothing is read past the row (a last odd block uses 256-bit loads).
@@ -128,7 +128,14 @@
         .long 8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11
 .Lq6_g3:
         .long 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15
-.Lsign_odd:                     // Q4_K: [d, dmin] pairs -> [d, -dmin]
+.Lq5k_bit:                      // Q5_K: the fifth bits of blocks 2c, 2c + 1 (qh >> 2c)
+        .rept 32
+        .byte 1
+        .endr
+        .rept 32
+        .byte 2
+        .endr
+.Lsign_odd:                     // Q4_K, Q5_K: [d, dmin] pairs -> [d, -dmin]
         .rept 8
         .long 0, 0x80000000
         .endr
@@ -251,6 +258,15 @@
 .if !\half
         kmovd   k2, dword ptr [rdi + 22*\b + 24]
         kunpckdq k1, k2, k1                                     // qh1 : qh0
+.endif
+        vpaddb  zmm\n{k1}, zmm\n, zmm27                         // + 16
+.endm
+.macro  W_q5_1 n, b, half
+        NIBBLES \n, 24*\b+8, 24*\b+32, \half, 0
+        kmovd   k1, dword ptr [rdi + 24*\b + 4]                 // qh
+.if !\half
+        kmovd   k2, dword ptr [rdi + 24*\b + 28]
+        kunpckdq k1, k2, k1
 .endif
         vpaddb  zmm\n{k1}, zmm\n, zmm27                         // + 16
 .endm
@@ -420,6 +436,26 @@ lanner_dot_q5_0_q8a_avx512vnni:
         .size   lanner_dot_q5_0_q8a_avx512vnni, .-lanner_dot_q5_0_q8a_avx512vnni
 
 
+// ---- Q5_1 (24 B: d f16 | m f16 | qh u32 | qs[16]): d_w e sum(q a) + m s ----------------------
+// As Q5_0, without the offset; the min as Q4_1's. zmm27 = bytes 16.
+        .globl  lanner_dot_q5_1_q8a_avx512vnni
+        .type   lanner_dot_q5_1_q8a_avx512vnni, @function
+        .p2align 5
+lanner_dot_q5_1_q8a_avx512vnni:
+        PROLOGUE 5
+        mov     eax, 16
+        vpbroadcastb zmm27, eax
+        test    rbx, rbx
+        jz      .Lq5_1_done
+.Lq5_1_row:
+        ROW_START
+        LEGACY  q5_1, 24, 1
+        ROW_END 0x3F800000, .Lq5_1_row
+.Lq5_1_done:
+        EPILOGUE
+        .size   lanner_dot_q5_1_q8a_avx512vnni, .-lanner_dot_q5_1_q8a_avx512vnni
+
+
 // ---- Q4_K (144 B: d f16 | dmin f16 | scales[12] | qs[128]) -------------------------------------
 // Sub-block j (32 values, Q8A block j of the super-block): x = d sc_j q - dmin m_j, so
 //   dot_j = (d sc_j e) sum(q a) - (dmin m_j) s_j
@@ -505,6 +541,76 @@ lanner_dot_q4_k_q8a_avx512vnni:
 .Lq4k_done:
         EPILOGUE
         .size   lanner_dot_q4_k_q8a_avx512vnni, .-lanner_dot_q4_k_q8a_avx512vnni
+
+
+// ---- Q5_K (176 B: d f16 | dmin f16 | scales[12] | qh[32] | qs[128]) ----------------------------
+// As Q4_K (same scales, mins and zmm1), with 5-bit levels: qs[32 c + l] low nibble | (bit 2c of
+// qh[l]) << 4 = element 64 c + l, high nibble | (bit 2c + 1 of qh[l]) << 4 = element 64 c + 32 + l.
+// The high nibbles are shifted down (no factor 16 to take out). zmm9 = [qh, qh] >> 2c: its bytes
+// tested against zmm24 = [1 x 32, 2 x 32] give the lanes that take + 16 (word shifts: the bits
+// that cross from the next byte stay above bit 1). k6 = upper 256 bits (words).
+.macro  Q5K_GROUP c, acc, idx
+        vbroadcasti64x4 zmm4, ymmword ptr [rdi + 48 + 32*\c]    // [q, q]
+        vpsrlw  zmm4{k6}, zmm4, 4
+        vpandd  zmm4, zmm4, zmm28               // nibbles of blocks 2c, 2c + 1
+        vptestmb k1, zmm9, zmm24                // fifth bits
+        vpaddb  zmm4{k1}, zmm4, zmm27           // + 16
+.if \c < 3
+        vpsrlw  zmm9, zmm9, 2
+.endif
+        IDOT    4, 5, 64*\c, 0
+        vpermps zmm6, \idx, zmm1                // [d sc e of block 2c x 8, of 2c + 1 x 8]
+        vfmadd231ps \acc, zmm5, zmm6
+.endm
+
+        .globl  lanner_dot_q5_k_q8a_avx512vnni
+        .type   lanner_dot_q5_k_q8a_avx512vnni, @function
+        .p2align 5
+lanner_dot_q5_k_q8a_avx512vnni:
+        PROLOGUE 8
+        vmovdqu64 zmm20, zmmword ptr [rip + .Lspread02]
+        vmovdqu64 zmm21, zmmword ptr [rip + .Lspread46]
+        vmovdqu64 zmm22, zmmword ptr [rip + .Lspread8a]
+        vmovdqu64 zmm23, zmmword ptr [rip + .Lspread12e]
+        vmovdqu64 zmm24, zmmword ptr [rip + .Lq5k_bit]
+        vmovdqu64 zmm26, zmmword ptr [rip + .Lsign_odd]
+        mov     eax, 16
+        vpbroadcastb zmm27, eax
+        mov     eax, 0xAAAA
+        kmovw   k3, eax
+        test    rbx, rbx
+        jz      .Lq5k_done
+.Lq5k_row:
+        ROW_START
+.Lq5k_loop:
+        PREFETCH 176
+        Q4K_SCALES_MINS                         // rax = sc0..7, r8 = m0..7 (bytes)
+        vmovq   xmm1, rax
+        vmovq   xmm2, r8
+        vpunpcklbw xmm1, xmm1, xmm2             // [sc0, m0, sc1, m1, ...]
+        vpmovzxbd zmm1, xmm1
+        vcvtdq2ps zmm1, zmm1
+        vmovd   xmm3, dword ptr [rdi]           // f16 [d, dmin]
+        vcvtph2ps xmm3, xmm3
+        vbroadcastsd zmm3, xmm3
+        vpxord  zmm3, zmm3, zmm26               // [d, -dmin] x 8
+        vmulps  zmm1, zmm1, zmm3                // [d sc_j, -dmin m_j]
+        vmulps  zmm1, zmm1, zmmword ptr [rdx]   // [d sc_j e, -dmin m_j s_j]
+        vaddps  zmm7{k3}, zmm7, zmm1            // min terms
+        vbroadcasti64x4 zmm9, ymmword ptr [rdi + 16]    // [qh, qh]
+        Q5K_GROUP 0, zmm0, zmm20
+        Q5K_GROUP 1, zmm15, zmm21
+        Q5K_GROUP 2, zmm0, zmm22
+        Q5K_GROUP 3, zmm15, zmm23
+        add     rdi, 176
+        add     rsi, 256
+        add     rdx, 64
+        dec     rcx
+        jnz     .Lq5k_loop
+        ROW_END 0x3F800000, .Lq5k_row           // zmm7: min terms (even lanes 0)
+.Lq5k_done:
+        EPILOGUE
+        .size   lanner_dot_q5_k_q8a_avx512vnni, .-lanner_dot_q5_k_q8a_avx512vnni
 
 
 // ---- Q6_K (210 B: ql[128] | qh[64] | scales[16] i8 | d f16) ------------------------------------

@@ -232,4 +232,84 @@ lanner_dot_q6_k_f32_avx512:
         ret
         .size   lanner_dot_q6_k_f32_avx512, .-lanner_dot_q6_k_f32_avx512
 
+// ---- F16, BF16 rows (2 B per value, no blocks) ----------------------------------------------
+//   extern "C" fn lanner_dot_f16_f32_avx512(w: *const u8, x: *const f32, n: usize) -> f32;
+//   extern "C" fn lanner_dot_bf16_f32_avx512(w: *const u8, x: *const f32, n: usize) -> f32;
+// n = values. Scalar reference: crate::quant::dot_f32(GgmlType::F16 / BF16, w, x): sum of
+// f32(w[i]) x[i] (both conversions exact). 64 values per iteration over four accumulators, then
+// 16 at a time, the last 0..15 under a mask (masked loads read nothing past the row).
+// rdx = values left, zmm0..3 = accumulators, zmm10..13 = weights.
+
+// zmm\d = 16 weights from [rdi + \o] as f32 (\conv: f16 or bf16), or from ymm\d (\o = reg).
+.macro  HCONV conv, d, o
+.ifc \conv, f16
+.ifc \o, reg
+        vcvtph2ps zmm\d, ymm\d
+.else
+        vcvtph2ps zmm\d, ymmword ptr [rdi + \o]
+.endif
+.else
+.ifc \o, reg
+        vpmovzxwd zmm\d, ymm\d
+.else
+        vpmovzxwd zmm\d, ymmword ptr [rdi + \o]
+.endif
+        vpslld  zmm\d, zmm\d, 16                // bf16 = the upper half of an f32
+.endif
+.endm
+
+.macro  HALF_ROW conv
+        .globl  lanner_dot_\conv\()_f32_avx512
+        .type   lanner_dot_\conv\()_f32_avx512, @function
+        .p2align 5
+lanner_dot_\conv\()_f32_avx512:
+        vxorps  xmm0, xmm0, xmm0
+        vxorps  xmm1, xmm1, xmm1
+        vxorps  xmm2, xmm2, xmm2
+        vxorps  xmm3, xmm3, xmm3
+        cmp     rdx, 64
+        jb      .L\conv\()_rest
+.L\conv\()_64:                                  // main loop: 64 values
+        .irp i, 0, 1, 2, 3
+        HCONV   \conv, 1\i, 32*\i                // zmm10..13
+        .endr
+        .irp i, 0, 1, 2, 3
+        vfmadd231ps zmm\i, zmm1\i, zmmword ptr [rsi + 64*\i]
+        .endr
+        add     rdi, 128
+        add     rsi, 256
+        sub     rdx, 64
+        cmp     rdx, 64
+        jae     .L\conv\()_64
+.L\conv\()_rest:                                // 16 at a time: k1 = (1 << min(16, rdx)) - 1
+        test    rdx, rdx
+        jz      .L\conv\()_reduce
+        mov     ecx, 16
+        cmp     rdx, rcx
+        cmovb   rcx, rdx
+        mov     eax, 1
+        shl     eax, cl
+        dec     eax
+        kmovw   k1, eax
+        vmovdqu16 ymm4{k1}{z}, ymmword ptr [rdi]
+        HCONV   \conv, 4, reg
+        vmovups zmm5{k1}{z}, zmmword ptr [rsi]
+        vfmadd231ps zmm0, zmm4, zmm5
+        lea     rdi, [rdi + 2*rcx]
+        lea     rsi, [rsi + 4*rcx]
+        sub     rdx, rcx
+        jmp     .L\conv\()_rest
+.L\conv\()_reduce:
+        vaddps  zmm0, zmm0, zmm1
+        vaddps  zmm2, zmm2, zmm3
+        vaddps  zmm0, zmm0, zmm2
+        HSUM_ZMM0
+        vzeroupper
+        ret
+        .size   lanner_dot_\conv\()_f32_avx512, .-lanner_dot_\conv\()_f32_avx512
+.endm
+
+        HALF_ROW f16
+        HALF_ROW bf16
+
         .section .note.GNU-stack,"",@progbits

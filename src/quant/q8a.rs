@@ -16,7 +16,7 @@
 //! (bench/fidelity.py); the second plane takes it to e / 2 = d / 512 (e where x / d falls on a
 //! rounding tie and q2 clamps), 16-bit precision, and decode then matches an fp32 computation of
 //! the same weights to ~1e-7 in KL. `s` is the term the offset and min parts of Q4_0/Q4_1/Q5_0/
-//! Q8_0/Q4_K weights multiply.
+//! Q5_1/Q8_0/Q4_K/Q5_K weights multiply.
 //!
 //! Laid out as arrays, not interleaved blocks, so that a kernel loads 64 values (two blocks) of a
 //! plane, or the scales of 8 blocks (one K super-block), with one instruction:
@@ -40,7 +40,7 @@ use super::{f16_at, GgmlType};
 pub const QK: usize = 32;
 
 /// The weight types with a Q8A dot product (reference below; kernels per tier in the table).
-pub const TYPES: [GgmlType; 6] = [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K];
+pub const TYPES: [GgmlType; 8] = [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K];
 
 pub fn has_dot(t: GgmlType) -> bool {
     TYPES.contains(&t)
@@ -136,7 +136,7 @@ fn idot(w: &[i32], a: Q8a<'_>, i0: usize) -> i64 {
     w.iter().enumerate().map(|(j, &w)| w as i64 * a.int(i0 + j) as i64).sum()
 }
 
-/// Scale and min number `j` (0..8) of Q4_K's packed 6-bit values (as `kquants` reads them).
+/// Scale and min number `j` (0..8) of Q4_K's (and Q5_K's) packed 6-bit values (as `kquants` reads them).
 #[inline]
 fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
@@ -157,7 +157,7 @@ pub fn dot(t: GgmlType, w: &[u8], a: Q8a<'_>) -> f32 {
     let mut lv = [0i32; 256];
     match t {
         // legacy 32-value blocks: one weight block per Q8A block
-        GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 => {
+        GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 => {
             let ts = t.type_size();
             for (b, wb) in w.chunks_exact(ts).enumerate() {
                 let (dx, sx) = (a.ds[2 * b], a.ds[2 * b + 1]);
@@ -173,30 +173,35 @@ pub fn dot(t: GgmlType, w: &[u8], a: Q8a<'_>) -> f32 {
                         }
                     }
                     _ => {
-                        // Q5_0
-                        let qh = u32::from_le_bytes([wb[2], wb[3], wb[4], wb[5]]);
+                        // Q5_0: levels q - 16; Q5_1: levels q (and a min, below)
+                        let (o, off) = if t == GgmlType::Q5_0 { (2, 16) } else { (4, 0) };
+                        let qh = u32::from_le_bytes([wb[o], wb[o + 1], wb[o + 2], wb[o + 3]]);
                         for j in 0..16 {
-                            lv[j] = ((wb[6 + j] & 0x0F) as u32 | ((qh >> j) & 1) << 4) as i32 - 16;
-                            lv[j + 16] = ((wb[6 + j] >> 4) as u32 | ((qh >> (j + 16)) & 1) << 4) as i32 - 16;
+                            lv[j] = ((wb[o + 4 + j] & 0x0F) as u32 | ((qh >> j) & 1) << 4) as i32 - off;
+                            lv[j + 16] = ((wb[o + 4 + j] >> 4) as u32 | ((qh >> (j + 16)) & 1) << 4) as i32 - off;
                         }
                     }
                 }
                 let mut term = (dw * dx) * idot(lv, a, QK * b) as f32;
-                if t == GgmlType::Q4_1 {
+                if t == GgmlType::Q4_1 || t == GgmlType::Q5_1 {
                     // x = q d + m: the m part is m * sum(a) = m * s
                     term += f16_at(wb, 2) * sx;
                 }
                 sum += term;
             }
         }
-        GgmlType::Q4_K => {
-            for (sb, wb) in w.chunks_exact(144).enumerate() {
+        GgmlType::Q4_K | GgmlType::Q5_K => {
+            for (sb, wb) in w.chunks_exact(t.type_size()).enumerate() {
                 let (d, dmin) = (f16_at(wb, 0), f16_at(wb, 2));
                 let sc = &wb[4..16];
+                // Q5_K: qh[32] before the nibbles; bit 2c of qh[l] is the fifth bit of element
+                // 64 c + l, bit 2c + 1 that of element 64 c + 32 + l
+                let qs = if t == GgmlType::Q4_K { &wb[16..144] } else { &wb[48..176] };
                 for c in 0..4 {
                     for l in 0..32 {
-                        lv[64 * c + l] = (wb[16 + 32 * c + l] & 0x0F) as i32;
-                        lv[64 * c + 32 + l] = (wb[16 + 32 * c + l] >> 4) as i32;
+                        let (h0, h1) = if t == GgmlType::Q4_K { (0, 0) } else { ((wb[16 + l] >> (2 * c)) & 1, (wb[16 + l] >> (2 * c + 1)) & 1) };
+                        lv[64 * c + l] = ((qs[32 * c + l] & 0x0F) | h0 << 4) as i32;
+                        lv[64 * c + 32 + l] = ((qs[32 * c + l] >> 4) | h1 << 4) as i32;
                     }
                 }
                 // sub-block j (32 values) is Q8A block 8 sb + j: x = d sc_j q - dmin m_j
@@ -251,8 +256,8 @@ pub fn dot_magnitude(t: GgmlType, w: &[u8], a: Q8a<'_>) -> f32 {
         let blk = &w[(i / bs) * t.type_size()..];
         // the min/offset part of the weight, summed separately from the level part
         let min = match t {
-            GgmlType::Q4_1 => f16_at(blk, 2).abs(),
-            GgmlType::Q4_K => {
+            GgmlType::Q4_1 | GgmlType::Q5_1 => f16_at(blk, 2).abs(),
+            GgmlType::Q4_K | GgmlType::Q5_K => {
                 let (_, m) = scale_min_k4((i % 256) / 32, &blk[4..16]);
                 f16_at(blk, 2).abs() * m as f32
             }

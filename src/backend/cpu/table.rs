@@ -222,6 +222,10 @@ pub(crate) mod x86 {
         fn lanner_dot_q4_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q5_0_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q6_k_f32_avx512(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_dot_f16_f32_avx512(w: *const u8, x: *const f32, n: usize) -> f32;
+        fn lanner_dot_bf16_f32_avx512(w: *const u8, x: *const f32, n: usize) -> f32;
+        fn lanner_dot_f16_f32_avx2(w: *const u8, x: *const f32, n: usize) -> f32;
+        fn lanner_dot_bf16_f32_avx2(w: *const u8, x: *const f32, n: usize) -> f32;
         #[cfg(test)]
         pub fn lanner_checkasm_call(f: *const (), args: *const u64, ret: *mut f32) -> u64;
         fn lanner_quantize_q8a_avx512(x: *const f32, qs: *mut i8, ds: *mut f32, nblocks: usize);
@@ -230,13 +234,17 @@ pub(crate) mod x86 {
         fn lanner_dot_q4_0_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_1_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q5_0_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_1_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q6_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q8_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_1_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q5_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_1_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q6_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_gemm_q8a_6x32_u32_avx512vnni(wp: *const u8, xp: *const u8, nu: usize, c: *mut f32, ldc: usize, fresh: usize);
@@ -247,7 +255,9 @@ pub(crate) mod x86 {
         fn lanner_dequant_q4_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q4_1_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q5_0_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q5_1_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q4_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q5_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q6_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_f16_avx512(src: *const u8, dst: *mut f32, n: usize);
         fn lanner_dequant_bf16_avx512(src: *const u8, dst: *mut f32, n: usize);
@@ -255,7 +265,9 @@ pub(crate) mod x86 {
         fn lanner_dequant_q4_0_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q4_1_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q5_0_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q5_1_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q4_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q5_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_q6_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_f16_avx2(src: *const u8, dst: *mut f32, n: usize);
         fn lanner_dequant_bf16_avx2(src: *const u8, dst: *mut f32, n: usize);
@@ -365,6 +377,7 @@ pub(crate) mod x86 {
     /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
     macro_rules! row_kernel {
         ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
+            #[allow(clippy::modulo_one)] // F16 / BF16: one value per "block"
             fn $name(w: &[u8], x: &[f32]) -> f32 {
                 let nb = x.len() / $elems;
                 assert!(x.len() % $elems == 0 && w.len() == nb * $bytes, "row kernel: length mismatch");
@@ -378,6 +391,11 @@ pub(crate) mod x86 {
     row_kernel!(dot_q4_0_f32_avx512, lanner_dot_q4_0_f32_avx512, 32, 18);
     row_kernel!(dot_q5_0_f32_avx512, lanner_dot_q5_0_f32_avx512, 32, 22);
     row_kernel!(dot_q6_k_f32_avx512, lanner_dot_q6_k_f32_avx512, 256, 210);
+    // F16 / BF16: one value per "block", any row length
+    row_kernel!(dot_f16_f32_avx512, lanner_dot_f16_f32_avx512, 1, 2);
+    row_kernel!(dot_bf16_f32_avx512, lanner_dot_bf16_f32_avx512, 1, 2);
+    row_kernel!(dot_f16_f32_avx2, lanner_dot_f16_f32_avx2, 1, 2);
+    row_kernel!(dot_bf16_f32_avx2, lanner_dot_bf16_f32_avx2, 1, 2);
 
     macro_rules! q8a_quantizer {
         ($name:ident, $asm:ident) => {
@@ -413,19 +431,24 @@ pub(crate) mod x86 {
     q8a_kernel!(dot_q4_0_q8a_avx512vnni, lanner_dot_q4_0_q8a_avx512vnni, 32, 18);
     q8a_kernel!(dot_q4_1_q8a_avx512vnni, lanner_dot_q4_1_q8a_avx512vnni, 32, 20);
     q8a_kernel!(dot_q5_0_q8a_avx512vnni, lanner_dot_q5_0_q8a_avx512vnni, 32, 22);
+    q8a_kernel!(dot_q5_1_q8a_avx512vnni, lanner_dot_q5_1_q8a_avx512vnni, 32, 24);
     q8a_kernel!(dot_q4_k_q8a_avx512vnni, lanner_dot_q4_k_q8a_avx512vnni, 256, 144);
+    q8a_kernel!(dot_q5_k_q8a_avx512vnni, lanner_dot_q5_k_q8a_avx512vnni, 256, 176);
     q8a_kernel!(dot_q6_k_q8a_avx512vnni, lanner_dot_q6_k_q8a_avx512vnni, 256, 210);
     q8a_kernel!(dot_q8_0_q8a_avx2, lanner_dot_q8_0_q8a_avx2, 32, 34);
     q8a_kernel!(dot_q4_0_q8a_avx2, lanner_dot_q4_0_q8a_avx2, 32, 18);
     q8a_kernel!(dot_q4_1_q8a_avx2, lanner_dot_q4_1_q8a_avx2, 32, 20);
     q8a_kernel!(dot_q5_0_q8a_avx2, lanner_dot_q5_0_q8a_avx2, 32, 22);
+    q8a_kernel!(dot_q5_1_q8a_avx2, lanner_dot_q5_1_q8a_avx2, 32, 24);
     q8a_kernel!(dot_q4_k_q8a_avx2, lanner_dot_q4_k_q8a_avx2, 256, 144);
+    q8a_kernel!(dot_q5_k_q8a_avx2, lanner_dot_q5_k_q8a_avx2, 256, 176);
     q8a_kernel!(dot_q6_k_q8a_avx2, lanner_dot_q6_k_q8a_avx2, 256, 210);
 
     /// Wrap a row dequantizer: checks the lengths (the asm trusts them) once per row. `$elems`
     /// values in `$bytes` bytes per block (1 and 2 for F16 / BF16, whose "blocks" are values).
     macro_rules! dequant_kernel {
         ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
+            #[allow(clippy::modulo_one)] // F16 / BF16: one value per "block"
             fn $name(src: &[u8], dst: &mut [f32]) {
                 let nb = dst.len() / $elems;
                 assert!(dst.len() % $elems == 0 && src.len() == nb * $bytes, "dequant kernel: length mismatch");
@@ -439,7 +462,9 @@ pub(crate) mod x86 {
     dequant_kernel!(dequant_q4_0_avx512, lanner_dequant_q4_0_avx512, 32, 18);
     dequant_kernel!(dequant_q4_1_avx512, lanner_dequant_q4_1_avx512, 32, 20);
     dequant_kernel!(dequant_q5_0_avx512, lanner_dequant_q5_0_avx512, 32, 22);
+    dequant_kernel!(dequant_q5_1_avx512, lanner_dequant_q5_1_avx512, 32, 24);
     dequant_kernel!(dequant_q4_k_avx512, lanner_dequant_q4_k_avx512, 256, 144);
+    dequant_kernel!(dequant_q5_k_avx512, lanner_dequant_q5_k_avx512, 256, 176);
     dequant_kernel!(dequant_q6_k_avx512, lanner_dequant_q6_k_avx512, 256, 210);
     dequant_kernel!(dequant_f16_avx512, lanner_dequant_f16_avx512, 1, 2);
     dequant_kernel!(dequant_bf16_avx512, lanner_dequant_bf16_avx512, 1, 2);
@@ -447,7 +472,9 @@ pub(crate) mod x86 {
     dequant_kernel!(dequant_q4_0_avx2, lanner_dequant_q4_0_avx2, 32, 18);
     dequant_kernel!(dequant_q4_1_avx2, lanner_dequant_q4_1_avx2, 32, 20);
     dequant_kernel!(dequant_q5_0_avx2, lanner_dequant_q5_0_avx2, 32, 22);
+    dequant_kernel!(dequant_q5_1_avx2, lanner_dequant_q5_1_avx2, 32, 24);
     dequant_kernel!(dequant_q4_k_avx2, lanner_dequant_q4_k_avx2, 256, 144);
+    dequant_kernel!(dequant_q5_k_avx2, lanner_dequant_q5_k_avx2, 256, 176);
     dequant_kernel!(dequant_q6_k_avx2, lanner_dequant_q6_k_avx2, 256, 210);
     dequant_kernel!(dequant_f16_avx2, lanner_dequant_f16_avx2, 1, 2);
     dequant_kernel!(dequant_bf16_avx2, lanner_dequant_bf16_avx2, 1, 2);
@@ -486,19 +513,27 @@ pub(crate) mod x86 {
             ("dot_q4_0_f32_avx512", Tier::Avx512, f(lanner_dot_q4_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dot_q5_0_f32_avx512", Tier::Avx512, f(lanner_dot_q5_0_f32_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dot_q6_k_f32_avx512", Tier::Avx512, f(lanner_dot_q6_k_f32_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dot_f16_f32_avx512", Tier::Avx512, f(lanner_dot_f16_f32_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dot_bf16_f32_avx512", Tier::Avx512, f(lanner_dot_bf16_f32_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dot_f16_f32_avx2", Tier::Avx2, f(lanner_dot_f16_f32_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dot_bf16_f32_avx2", Tier::Avx2, f(lanner_dot_bf16_f32_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
             ("quantize_q8a_avx512", Tier::Avx512, f(lanner_quantize_q8a_avx512 as *const ()), [a, b, c, 5, 0, 0]),
             ("quantize_q8a_avx2", Tier::Avx2, f(lanner_quantize_q8a_avx2 as *const ()), [a, b, c, 5, 0, 0]),
             ("dot_q8_0_q8a_avx2", Tier::Avx2, f(lanner_dot_q8_0_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_0_q8a_avx2", Tier::Avx2, f(lanner_dot_q4_0_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_1_q8a_avx2", Tier::Avx2, f(lanner_dot_q4_1_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q5_0_q8a_avx2", Tier::Avx2, f(lanner_dot_q5_0_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q5_1_q8a_avx2", Tier::Avx2, f(lanner_dot_q5_1_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q4_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q5_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q5_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q6_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q6_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q8_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q8_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_1_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_1_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q5_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q5_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
+            ("dot_q5_1_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q5_1_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q5_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q5_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q6_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q6_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
             // 37 rows of 72 floats, 80 apart (xmm0 = scale = 1 from the harness)
             ("attn_scores_avx2", Tier::Avx2, f(lanner_attn_scores_avx2 as *const ()), [a, b, 80, 37, 72, c]),
@@ -513,7 +548,9 @@ pub(crate) mod x86 {
             ("dequant_q4_0_avx512", Tier::Avx512, f(lanner_dequant_q4_0_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q4_1_avx512", Tier::Avx512, f(lanner_dequant_q4_1_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q5_0_avx512", Tier::Avx512, f(lanner_dequant_q5_0_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q5_1_avx512", Tier::Avx512, f(lanner_dequant_q5_1_avx512 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q4_k_avx512", Tier::Avx512, f(lanner_dequant_q4_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q5_k_avx512", Tier::Avx512, f(lanner_dequant_q5_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
             ("dequant_q6_k_avx512", Tier::Avx512, f(lanner_dequant_q6_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
             ("dequant_f16_avx512", Tier::Avx512, f(lanner_dequant_f16_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
             ("dequant_bf16_avx512", Tier::Avx512, f(lanner_dequant_bf16_avx512 as *const ()), [a, b, 100, 0, 0, 0]),
@@ -521,7 +558,9 @@ pub(crate) mod x86 {
             ("dequant_q4_0_avx2", Tier::Avx2, f(lanner_dequant_q4_0_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q4_1_avx2", Tier::Avx2, f(lanner_dequant_q4_1_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q5_0_avx2", Tier::Avx2, f(lanner_dequant_q5_0_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
+            ("dequant_q5_1_avx2", Tier::Avx2, f(lanner_dequant_q5_1_avx2 as *const ()), [a, b, 3, 0, 0, 0]),
             ("dequant_q4_k_avx2", Tier::Avx2, f(lanner_dequant_q4_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q5_k_avx2", Tier::Avx2, f(lanner_dequant_q5_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
             ("dequant_q6_k_avx2", Tier::Avx2, f(lanner_dequant_q6_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
             ("dequant_f16_avx2", Tier::Avx2, f(lanner_dequant_f16_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
             ("dequant_bf16_avx2", Tier::Avx2, f(lanner_dequant_bf16_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
@@ -544,23 +583,29 @@ pub(crate) mod x86 {
         k.gemm_packed = Some(super::PackedGemm { f: gemm_packed_6x16_avx2, mr: 6, nr: 16, name: "gemm_packed_6x16_avx2" });
         k.quantize_q8a = quantize_q8a_avx2;
         k.quantize_q8a_name = "quantize_q8a_avx2";
-        let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 6] = [
+        k.dot_row_f32[type_index(GgmlType::F16)] = Some((dot_f16_f32_avx2, "dot_f16_f32_avx2"));
+        k.dot_row_f32[type_index(GgmlType::BF16)] = Some((dot_bf16_f32_avx2, "dot_bf16_f32_avx2"));
+        let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 8] = [
             (GgmlType::Q8_0, dot_q8_0_q8a_avx2, "dot_q8_0_q8a_avx2"),
             (GgmlType::Q4_0, dot_q4_0_q8a_avx2, "dot_q4_0_q8a_avx2"),
             (GgmlType::Q4_1, dot_q4_1_q8a_avx2, "dot_q4_1_q8a_avx2"),
             (GgmlType::Q5_0, dot_q5_0_q8a_avx2, "dot_q5_0_q8a_avx2"),
+            (GgmlType::Q5_1, dot_q5_1_q8a_avx2, "dot_q5_1_q8a_avx2"),
             (GgmlType::Q4_K, dot_q4_k_q8a_avx2, "dot_q4_k_q8a_avx2"),
+            (GgmlType::Q5_K, dot_q5_k_q8a_avx2, "dot_q5_k_q8a_avx2"),
             (GgmlType::Q6_K, dot_q6_k_q8a_avx2, "dot_q6_k_q8a_avx2"),
         ];
         for (t, f, name) in q8a_avx2 {
             k.dot_rows_q8a[type_index(t)] = Some((f, name));
         }
-        let dequant_avx2: [(GgmlType, super::DequantFn, &'static str); 8] = [
+        let dequant_avx2: [(GgmlType, super::DequantFn, &'static str); 10] = [
             (GgmlType::Q8_0, dequant_q8_0_avx2, "dequant_q8_0_avx2"),
             (GgmlType::Q4_0, dequant_q4_0_avx2, "dequant_q4_0_avx2"),
             (GgmlType::Q4_1, dequant_q4_1_avx2, "dequant_q4_1_avx2"),
             (GgmlType::Q5_0, dequant_q5_0_avx2, "dequant_q5_0_avx2"),
+            (GgmlType::Q5_1, dequant_q5_1_avx2, "dequant_q5_1_avx2"),
             (GgmlType::Q4_K, dequant_q4_k_avx2, "dequant_q4_k_avx2"),
+            (GgmlType::Q5_K, dequant_q5_k_avx2, "dequant_q5_k_avx2"),
             (GgmlType::Q6_K, dequant_q6_k_avx2, "dequant_q6_k_avx2"),
             (GgmlType::F16, dequant_f16_avx2, "dequant_f16_avx2"),
             (GgmlType::BF16, dequant_bf16_avx2, "dequant_bf16_avx2"),
@@ -571,12 +616,14 @@ pub(crate) mod x86 {
         if tier < Tier::Avx512 {
             return;
         }
-        let dequant_avx512: [(GgmlType, super::DequantFn, &'static str); 8] = [
+        let dequant_avx512: [(GgmlType, super::DequantFn, &'static str); 10] = [
             (GgmlType::Q8_0, dequant_q8_0_avx512, "dequant_q8_0_avx512"),
             (GgmlType::Q4_0, dequant_q4_0_avx512, "dequant_q4_0_avx512"),
             (GgmlType::Q4_1, dequant_q4_1_avx512, "dequant_q4_1_avx512"),
             (GgmlType::Q5_0, dequant_q5_0_avx512, "dequant_q5_0_avx512"),
+            (GgmlType::Q5_1, dequant_q5_1_avx512, "dequant_q5_1_avx512"),
             (GgmlType::Q4_K, dequant_q4_k_avx512, "dequant_q4_k_avx512"),
+            (GgmlType::Q5_K, dequant_q5_k_avx512, "dequant_q5_k_avx512"),
             (GgmlType::Q6_K, dequant_q6_k_avx512, "dequant_q6_k_avx512"),
             (GgmlType::F16, dequant_f16_avx512, "dequant_f16_avx512"),
             (GgmlType::BF16, dequant_bf16_avx512, "dequant_bf16_avx512"),
@@ -591,6 +638,8 @@ pub(crate) mod x86 {
         k.dot_row_f32[type_index(GgmlType::Q4_0)] = Some((dot_q4_0_f32_avx512, "dot_q4_0_f32_avx512"));
         k.dot_row_f32[type_index(GgmlType::Q5_0)] = Some((dot_q5_0_f32_avx512, "dot_q5_0_f32_avx512"));
         k.dot_row_f32[type_index(GgmlType::Q6_K)] = Some((dot_q6_k_f32_avx512, "dot_q6_k_f32_avx512"));
+        k.dot_row_f32[type_index(GgmlType::F16)] = Some((dot_f16_f32_avx512, "dot_f16_f32_avx512"));
+        k.dot_row_f32[type_index(GgmlType::BF16)] = Some((dot_bf16_f32_avx512, "dot_bf16_f32_avx512"));
         k.attn_scores = attn_scores_avx512;
         k.attn_softmax = attn_softmax_avx512;
         k.attn_accum = attn_accum_avx512;
@@ -605,12 +654,14 @@ pub(crate) mod x86 {
         if tier < Tier::Avx512Vnni {
             return;
         }
-        let q8a: [(GgmlType, super::DotQ8a, &'static str); 6] = [
+        let q8a: [(GgmlType, super::DotQ8a, &'static str); 8] = [
             (GgmlType::Q8_0, dot_q8_0_q8a_avx512vnni, "dot_q8_0_q8a_avx512vnni"),
             (GgmlType::Q4_0, dot_q4_0_q8a_avx512vnni, "dot_q4_0_q8a_avx512vnni"),
             (GgmlType::Q4_1, dot_q4_1_q8a_avx512vnni, "dot_q4_1_q8a_avx512vnni"),
             (GgmlType::Q5_0, dot_q5_0_q8a_avx512vnni, "dot_q5_0_q8a_avx512vnni"),
+            (GgmlType::Q5_1, dot_q5_1_q8a_avx512vnni, "dot_q5_1_q8a_avx512vnni"),
             (GgmlType::Q4_K, dot_q4_k_q8a_avx512vnni, "dot_q4_k_q8a_avx512vnni"),
+            (GgmlType::Q5_K, dot_q5_k_q8a_avx512vnni, "dot_q5_k_q8a_avx512vnni"),
             (GgmlType::Q6_K, dot_q6_k_q8a_avx512vnni, "dot_q6_k_q8a_avx512vnni"),
         ];
         for (t, f, name) in q8a {
@@ -820,7 +871,14 @@ mod checkasm {
             let k = Kernels::for_tier(tier);
             for t in ALL_TYPES {
                 let Some((f, name)) = k.dot_row_f32[type_index(t)] else { continue };
-                for nb in [1usize, 2, 3, 7, 18, 48] {
+                // F16 / BF16 "blocks" are single values: lengths around the kernels' 8-, 16-, 32-
+                // and 64-value steps as well
+                let counts: &[usize] = if t.is_float() {
+                    &[0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 18, 31, 33, 48, 63, 64, 65, 127, 129, 1000, 4864]
+                } else {
+                    &[1, 2, 3, 7, 18, 48]
+                };
+                for &nb in counts {
                     let n = nb * t.block_size();
                     for off in [0usize, 1, 3] {
                         let src: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
@@ -935,7 +993,7 @@ mod checkasm {
         w.iter_mut().for_each(|b| *b = rng.next() as u8);
         let f16s: &[usize] = match t {
             GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
-            GgmlType::Q4_1 | GgmlType::Q4_K => &[0, 2],
+            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
             GgmlType::Q6_K => &[208],
             _ => &[],
         };
@@ -1325,6 +1383,67 @@ mod checkasm {
         }
     }
 
+    /// `cargo test --release --lib checkasm::bench_float_rows -- --ignored --nocapture`: the fused
+    /// F16 / BF16 row x f32 kernels of each x86 tier from AVX2 up against the scalar reference
+    /// (`quant::dot_f32`), over weights that stay in L2 (1 MiB) or stream from memory (64 MiB).
+    /// Prints weight GB/s and the speed-up.
+    #[test]
+    #[ignore]
+    fn bench_float_rows() {
+        use crate::quant::{self, ALL_TYPES};
+        use std::time::Instant;
+        let mut rng = Rng(5);
+        let tiers: Vec<Tier> = available_tiers().into_iter().filter(|&t| t >= Tier::Avx2).collect();
+        for t in ALL_TYPES.into_iter().filter(|t| t.is_float() && *t != crate::quant::GgmlType::F32) {
+            for (cols, mib) in [(576usize, 1usize), (4864, 1), (576, 64), (4864, 64)] {
+                let rb = t.row_bytes(cols).unwrap();
+                let rows = (mib << 20) / rb;
+                let src: Vec<f32> = (0..cols * 4).map(|_| rng.f32()).collect();
+                let mut w = vec![0u8; rb * rows];
+                for r in 0..rows {
+                    quant::quantize_row(t, &src[(r % 4) * cols..(r % 4 + 1) * cols], &mut w[r * rb..(r + 1) * rb]);
+                }
+                let x: Vec<f32> = (0..cols).map(|_| rng.f32()).collect();
+                let time = |f: &dyn Fn(&[u8], &[f32]) -> f32| {
+                    let mut best = f64::MAX;
+                    for _ in 0..7 {
+                        let t0 = Instant::now();
+                        let sum: f32 = (0..rows).map(|r| f(&w[r * rb..(r + 1) * rb], &x)).sum();
+                        best = best.min(t0.elapsed().as_secs_f64());
+                        std::hint::black_box(sum);
+                    }
+                    best
+                };
+                let t_ref = time(&|w, x| quant::dot_f32(t, w, x));
+                let gbs = |s: f64| (rb * rows) as f64 / s / 1e9;
+                eprintln!("{:<5} cols {cols:>5} {mib:>2} MiB: {:<20} {:5.1} GB/s", t.name(), "dot_f32 (scalar)", gbs(t_ref));
+                let mut done = Vec::new();
+                for &tier in &tiers {
+                    let k = Kernels::for_tier(tier);
+                    let Some((f, name)) = k.dot_row_f32[type_index(t)].filter(|(_, n)| !done.contains(n)) else { continue };
+                    // what the backend ran without the fused kernel: the row dequantized, then dot_f32
+                    let buf = std::cell::RefCell::new(vec![0f32; cols]);
+                    let t_two = time(&|w, x| {
+                        let mut b = buf.borrow_mut();
+                        k.dequantize(t, w, &mut b);
+                        (k.dot_f32)(&b, x)
+                    });
+                    let s = time(&f);
+                    eprintln!(
+                        "{:<5} cols {cols:>5} {mib:>2} MiB: {name:<20} {:5.1} GB/s  x{:.1} (dequantize + {}: {:5.1} GB/s, x{:.2})",
+                        t.name(),
+                        gbs(s),
+                        t_ref / s,
+                        k.dot_f32_name,
+                        gbs(t_two),
+                        t_two / s
+                    );
+                    done.push(name);
+                }
+            }
+        }
+    }
+
     /// `cargo test --release --lib bench_gemm_packed -- --ignored --nocapture`: GFLOP/s of each
     /// tier's packed GEMM microkernel on one weight panel (k = 256) against 40 token tiles, the
     /// shape the framework runs (panels in L1/L2).
@@ -1539,7 +1658,7 @@ mod checkasm {
         w.iter_mut().for_each(|b| *b = rng.next() as u8);
         let f16s: &[usize] = match t {
             GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
-            GgmlType::Q4_1 | GgmlType::Q4_K => &[0, 2],
+            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
             GgmlType::Q6_K => &[208],
             _ => &[],
         };
