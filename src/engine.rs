@@ -40,6 +40,10 @@ pub struct EngineOptions {
     /// "random": a Hugging Face folder's config.json with generated weights instead of its
     /// safetensors (benchmarks at real shapes without the files).
     pub weights: Option<String>,
+    /// CPU matrix products: "int8" (None; activations rounded to Q8A, 16-bit steps, where the
+    /// CPU has int8 kernels) or "f32" (float32 throughout: slower, logits within float32
+    /// rounding of a plain float32 computation). Scoring is float32 either way.
+    pub activations: Option<String>,
 }
 
 pub struct Engine {
@@ -138,7 +142,12 @@ impl Engine {
             Some(0) => return Err(Error::arg("threads must be positive (or None for all available cores)")),
             Some(n) => n,
         };
-        let backend = CpuBackend::new(threads).map_err(Error::Internal)?;
+        let int8 = match opts.activations.as_deref() {
+            None | Some("int8") => true,
+            Some("f32") => false,
+            Some(a) => return Err(Error::arg(format!("activations must be \"int8\" or \"f32\", not {a:?}"))),
+        };
+        let backend = CpuBackend::new(threads).map_err(Error::Internal)?.with_int8(int8);
         let block_size = opts.kv_block_size.unwrap_or(16);
         if block_size == 0 {
             return Err(Error::arg("kv_block_size must be positive"));
@@ -416,6 +425,7 @@ impl Engine {
             ("device_counters", InfoValue::Counts(self.model.counters().into_iter().map(|(k, v)| (k, v.max(0) as usize)).collect())),
             ("cpu_tier", InfoValue::Str(cpu.tier.name().to_string())),
             ("cpu_kernels", InfoValue::Str(crate::backend::cpu::table::kernels_summary())),
+            ("activations", InfoValue::Str(self.backend.activations().to_string())),
             ("cpu_features", InfoValue::List(cpu.features.iter().map(|s| s.to_string()).collect())),
             ("kv_cache_tokens", InfoValue::Int(self.pool.capacity_tokens() as i64)),
             ("kv_block_size", InfoValue::Int(self.pool.block_size as i64)),

@@ -153,6 +153,7 @@ class Engine:
         quantize: str | None = None,
         device: str | None = None,
         weights: str | None = None,
+        activations: str | None = None,
     ) -> None: ...
     @property
     def info(self) -> dict[str, Any]: ...

@@ -160,6 +160,11 @@ pub trait Backend: Send + Sync {
     /// A short description (device, tier) for `Engine.info`.
     fn describe(&self) -> String;
     fn threads(&self) -> usize;
+    /// The activations of the matrix products (`EngineOptions::activations`): "int8" where
+    /// they are rounded to Q8A, else "f32".
+    fn activations(&self) -> &'static str {
+        "f32"
+    }
 
     /// `out[t * w.rows + r] = dot(w.row(r), x[t * w.cols ..])` for `t < n`: y = x W^T.
     fn matmul(&self, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]);

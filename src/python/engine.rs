@@ -27,7 +27,7 @@ impl PyEngine {
 impl PyEngine {
     #[new]
     #[pyo3(signature = (model, threads=None, context_length=None, kv_cache_tokens=None, kv_block_size=None,
-        prefix_cache_tokens=None, quantize=None, device=None, weights=None))]
+        prefix_cache_tokens=None, quantize=None, device=None, weights=None, activations=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -40,8 +40,9 @@ impl PyEngine {
         quantize: Option<String>,
         device: Option<String>,
         weights: Option<String>,
+        activations: Option<String>,
     ) -> PyResult<Self> {
-        let opts = EngineOptions { threads, context_length, kv_cache_tokens, kv_block_size, prefix_cache_tokens, quantize, device, weights };
+        let opts = EngineOptions { threads, context_length, kv_cache_tokens, kv_block_size, prefix_cache_tokens, quantize, device, weights, activations };
         let eng = run(py, |_| Engine::load(&model, &opts))?;
         Ok(PyEngine { inner: RwLock::new(Some(Arc::new(eng))) })
     }

@@ -40,6 +40,8 @@ pub struct CpuBackend {
     /// Batch-invariant mode: every matrix product goes through the tile path (zero-padded at the
     /// edges), so a token's result never depends on how many other tokens share the call.
     invariant: bool,
+    /// Int8 activations (Q8A) where the tier has int8 kernels; false: float32 throughout.
+    int8: bool,
 }
 
 
@@ -109,7 +111,12 @@ impl CpuBackend {
             .build()
             .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
         let crew = if threads > 1 { Some(Arc::new(crew::Crew::new(threads - 1, run_job)?)) } else { None };
-        Ok(CpuBackend { pool: Arc::new(pool), crew, threads, k: table::kernels(), invariant: false })
+        Ok(CpuBackend { pool: Arc::new(pool), crew, threads, k: table::kernels(), invariant: false, int8: true })
+    }
+
+    /// The same backend with int8 activations on (the default) or off (float32 throughout).
+    pub fn with_int8(self, int8: bool) -> CpuBackend {
+        CpuBackend { int8, ..self }
     }
 
     /// Run `task` on the calling thread and on up to `threads - 1` crew threads at once; `task`
@@ -281,18 +288,20 @@ impl CpuBackend {
     /// (`reference::gemm_q8a`; batch-invariant like `matmul_packed`, though not the same bits).
     ///
     /// The activations are quantized once per call (tokens spread over the threads). Blocking as
-    /// in `matmul_packed`: tokens in blocks of `TILES` tiles of mr, k in blocks of `KC` values;
+    /// in `matmul_packed`: tokens in blocks of up to `MAX_TILES` tiles of mr, k in blocks of `KC`;
     /// per (token block, k block) the tiles are packed (over the threads), then each thread takes
     /// panels of nr weight rows, turns them into a panel of levels (40 KB at KC = 1024: L1/L2)
     /// and runs the kernel over every tile, accumulating into `out`.
     fn matmul_q8a(&self, g: &table::Q8aGemm, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]) {
         const KC: usize = 1024;
-        const TILES: usize = 80;
+        const MAX_TILES: usize = 86;
         const QK: usize = q8a::QK;
         let (rows, cols, mr, nr) = (w.rows, w.cols, g.mr, g.nr);
         let (bs, bb) = (w.ty.block_size(), w.ty.type_size());
         let kc_max = KC.next_multiple_of(bs);
-        let tb = mr * TILES;
+        // token blocks of equal size, up to MAX_TILES tiles (a 512-token chunk is one block:
+        // the weights are turned into levels once)
+        let tb = n.div_ceil(n.div_ceil(mr * MAX_TILES)).next_multiple_of(mr);
         let ul = crate::quant::levels::unit_len(w.ty).expect("matmul_q8a: a type with levels");
         let kernel = if ul == 32 { g.f32u } else { g.f16u };
         // panel bytes per unit: levels, scales, mins / planes, (e, s) per token
@@ -363,8 +372,9 @@ impl CpuBackend {
                                 let sum: i32 = (k..k + ul).map(|i| 256 * q[i] as i32 + q[cols + i] as i32).sum();
                                 e * sum as f32
                             };
-                            unit[8 * ul / 4 * mr + 8 * tt..8 * ul / 4 * mr + 8 * tt + 4].copy_from_slice(&e.to_le_bytes());
-                            unit[8 * ul / 4 * mr + 8 * tt + 4..8 * ul / 4 * mr + 8 * tt + 8].copy_from_slice(&s.to_le_bytes());
+                            let o = 2 * ul * mr + 8 * tt;
+                            unit[o..o + 4].copy_from_slice(&e.to_le_bytes());
+                            unit[o + 4..o + 8].copy_from_slice(&s.to_le_bytes());
                         }
                     }
                 });
@@ -431,7 +441,7 @@ impl CpuBackend {
 
     /// The same threads and kernels in batch-invariant mode (see `invariant`).
     pub fn batch_invariant(&self) -> CpuBackend {
-        CpuBackend { pool: self.pool.clone(), crew: self.crew.clone(), threads: self.threads, k: self.k, invariant: true }
+        CpuBackend { pool: self.pool.clone(), crew: self.crew.clone(), threads: self.threads, k: self.k, invariant: true, int8: false }
     }
 }
 
@@ -586,6 +596,15 @@ impl Backend for CpuBackend {
         self.threads
     }
 
+    fn activations(&self) -> &'static str {
+        let kernels = self.k.gemm_q8a.is_some() || self.k.dot_rows_q8a.iter().any(|e| e.is_some());
+        if self.int8 && !self.invariant && kernels {
+            "int8"
+        } else {
+            "f32"
+        }
+    }
+
     fn matmul(&self, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]) {
         let (rows, cols) = (w.rows, w.cols);
         assert_eq!(x.len(), n * cols, "matmul {}: input shape", w.name);
@@ -597,7 +616,7 @@ impl Backend for CpuBackend {
         let k = self.k;
         // One token (decode), if the tier has an int8 kernel for the weight type: quantize x to
         // Q8A once, then chunks of rows go through the kernel (spread over the threads).
-        let int8 = if n == 1 && !self.invariant && cols % q8a::QK == 0 { k.dot_q8a(w.ty) } else { None };
+        let int8 = if n == 1 && self.int8 && !self.invariant && cols % q8a::QK == 0 { k.dot_q8a(w.ty) } else { None };
         if let Some(f) = int8 {
             Q8A_ROW.with(|row| {
                 let mut row = row.borrow_mut();
@@ -622,7 +641,7 @@ impl Backend for CpuBackend {
             return;
         }
         // Several tokens of a weight type with 8-bit levels, where the tier has an int8 GEMM.
-        if let Some(g) = k.gemm_q8a.filter(|_| n >= 2 && !self.invariant && crate::quant::levels::unit_len(w.ty).is_some() && cols % q8a::QK == 0) {
+        if let Some(g) = k.gemm_q8a.filter(|_| n >= 2 && self.int8 && !self.invariant && crate::quant::levels::unit_len(w.ty).is_some() && cols % q8a::QK == 0) {
             self.matmul_q8a(&g, w, x, n, out);
             return;
         }
