@@ -215,6 +215,8 @@ pub(crate) mod x86 {
         fn lanner_dot_q5_0_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q6_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q2_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q3_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_transpose_16x16_avx512(src: *const f32, lds: usize, dst: *mut f32, ldd: usize);
@@ -380,6 +382,8 @@ pub(crate) mod x86 {
     q8a_kernel!(dot_q5_0_q8a_avx2, lanner_dot_q5_0_q8a_avx2, 32, 22);
     q8a_kernel!(dot_q4_k_q8a_avx2, lanner_dot_q4_k_q8a_avx2, 256, 144);
     q8a_kernel!(dot_q6_k_q8a_avx2, lanner_dot_q6_k_q8a_avx2, 256, 210);
+    q8a_kernel!(dot_q2_k_q8a_avx512vnni, lanner_dot_q2_k_q8a_avx512vnni, 256, 84);
+    q8a_kernel!(dot_q3_k_q8a_avx512vnni, lanner_dot_q3_k_q8a_avx512vnni, 256, 110);
 
     /// Wrap a row dequantizer: checks the lengths (the asm trusts them) once per row. `$elems`
     /// values in `$bytes` bytes per block (1 and 2 for F16 / BF16, whose "blocks" are values).
@@ -457,6 +461,8 @@ pub(crate) mod x86 {
             ("dot_q5_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q5_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q6_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q6_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q2_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q2_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q3_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q3_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
             // 37 rows of 72 floats, 80 apart (xmm0 = scale = 1 from the harness)
             ("attn_scores_avx2", Tier::Avx2, f(lanner_attn_scores_avx2 as *const ()), [a, b, 80, 37, 72, c]),
             ("attn_accum_avx2", Tier::Avx2, f(lanner_attn_accum_avx2 as *const ()), [a, b, 80, 37, 72, c]),
@@ -562,13 +568,15 @@ pub(crate) mod x86 {
         if tier < Tier::Avx512Vnni {
             return;
         }
-        let q8a: [(GgmlType, super::DotQ8a, &'static str); 6] = [
+        let q8a: [(GgmlType, super::DotQ8a, &'static str); 8] = [
             (GgmlType::Q8_0, dot_q8_0_q8a_avx512vnni, "dot_q8_0_q8a_avx512vnni"),
             (GgmlType::Q4_0, dot_q4_0_q8a_avx512vnni, "dot_q4_0_q8a_avx512vnni"),
             (GgmlType::Q4_1, dot_q4_1_q8a_avx512vnni, "dot_q4_1_q8a_avx512vnni"),
             (GgmlType::Q5_0, dot_q5_0_q8a_avx512vnni, "dot_q5_0_q8a_avx512vnni"),
             (GgmlType::Q4_K, dot_q4_k_q8a_avx512vnni, "dot_q4_k_q8a_avx512vnni"),
             (GgmlType::Q6_K, dot_q6_k_q8a_avx512vnni, "dot_q6_k_q8a_avx512vnni"),
+            (GgmlType::Q2_K, dot_q2_k_q8a_avx512vnni, "dot_q2_k_q8a_avx512vnni"),
+            (GgmlType::Q3_K, dot_q3_k_q8a_avx512vnni, "dot_q3_k_q8a_avx512vnni"),
         ];
         for (t, f, name) in q8a {
             k.dot_rows_q8a[type_index(t)] = Some((f, name));
@@ -823,6 +831,8 @@ mod checkasm {
             GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
             GgmlType::Q4_1 | GgmlType::Q4_K => &[0, 2],
             GgmlType::Q6_K => &[208],
+            GgmlType::Q2_K => &[80, 82],
+            GgmlType::Q3_K => &[108],
             _ => &[],
         };
         for blk in w.chunks_exact_mut(t.type_size()) {
@@ -1333,6 +1343,8 @@ mod checkasm {
             GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
             GgmlType::Q4_1 | GgmlType::Q4_K => &[0, 2],
             GgmlType::Q6_K => &[208],
+            GgmlType::Q2_K => &[80, 82],
+            GgmlType::Q3_K => &[108],
             _ => &[],
         };
         for blk in w.chunks_exact_mut(t.type_size()) {
