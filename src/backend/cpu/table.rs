@@ -217,6 +217,8 @@ pub(crate) mod x86 {
         fn lanner_dot_q6_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q2_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q3_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q2_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q3_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_gemm_packed_6x16_avx2(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_transpose_16x16_avx512(src: *const f32, lds: usize, dst: *mut f32, ldd: usize);
@@ -384,6 +386,8 @@ pub(crate) mod x86 {
     q8a_kernel!(dot_q6_k_q8a_avx2, lanner_dot_q6_k_q8a_avx2, 256, 210);
     q8a_kernel!(dot_q2_k_q8a_avx512vnni, lanner_dot_q2_k_q8a_avx512vnni, 256, 84);
     q8a_kernel!(dot_q3_k_q8a_avx512vnni, lanner_dot_q3_k_q8a_avx512vnni, 256, 110);
+    q8a_kernel!(dot_q2_k_q8a_avx2, lanner_dot_q2_k_q8a_avx2, 256, 84);
+    q8a_kernel!(dot_q3_k_q8a_avx2, lanner_dot_q3_k_q8a_avx2, 256, 110);
 
     /// Wrap a row dequantizer: checks the lengths (the asm trusts them) once per row. `$elems`
     /// values in `$bytes` bytes per block (1 and 2 for F16 / BF16, whose "blocks" are values).
@@ -455,6 +459,8 @@ pub(crate) mod x86 {
             ("dot_q5_0_q8a_avx2", Tier::Avx2, f(lanner_dot_q5_0_q8a_avx2 as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q4_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q6_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q6_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q2_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q2_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q3_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q3_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q8_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q8_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_1_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_1_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
@@ -507,13 +513,15 @@ pub(crate) mod x86 {
         k.gemm_packed = Some(super::PackedGemm { f: gemm_packed_6x16_avx2, mr: 6, nr: 16, name: "gemm_packed_6x16_avx2" });
         k.quantize_q8a = quantize_q8a_avx2;
         k.quantize_q8a_name = "quantize_q8a_avx2";
-        let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 6] = [
+        let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 8] = [
             (GgmlType::Q8_0, dot_q8_0_q8a_avx2, "dot_q8_0_q8a_avx2"),
             (GgmlType::Q4_0, dot_q4_0_q8a_avx2, "dot_q4_0_q8a_avx2"),
             (GgmlType::Q4_1, dot_q4_1_q8a_avx2, "dot_q4_1_q8a_avx2"),
             (GgmlType::Q5_0, dot_q5_0_q8a_avx2, "dot_q5_0_q8a_avx2"),
             (GgmlType::Q4_K, dot_q4_k_q8a_avx2, "dot_q4_k_q8a_avx2"),
             (GgmlType::Q6_K, dot_q6_k_q8a_avx2, "dot_q6_k_q8a_avx2"),
+            (GgmlType::Q2_K, dot_q2_k_q8a_avx2, "dot_q2_k_q8a_avx2"),
+            (GgmlType::Q3_K, dot_q3_k_q8a_avx2, "dot_q3_k_q8a_avx2"),
         ];
         for (t, f, name) in q8a_avx2 {
             k.dot_rows_q8a[type_index(t)] = Some((f, name));
