@@ -238,6 +238,10 @@ pub(crate) mod x86 {
         fn lanner_dequant_q6_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_f16_avx2(src: *const u8, dst: *mut f32, n: usize);
         fn lanner_dequant_bf16_avx2(src: *const u8, dst: *mut f32, n: usize);
+        fn lanner_dequant_q2_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q3_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q2_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q3_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_attn_scores_avx512(q: *const f32, k: *const f32, stride: usize, n: usize, hd: usize, out: *mut f32, scale: f32) -> f32;
         fn lanner_attn_accum_avx512(p: *const f32, v: *const f32, stride: usize, n: usize, hd: usize, acc: *mut f32);
         fn lanner_attn_softmax_avx512(x: *mut f32, n: usize, max: f32) -> f32;
@@ -418,6 +422,10 @@ pub(crate) mod x86 {
     dequant_kernel!(dequant_q6_k_avx2, lanner_dequant_q6_k_avx2, 256, 210);
     dequant_kernel!(dequant_f16_avx2, lanner_dequant_f16_avx2, 1, 2);
     dequant_kernel!(dequant_bf16_avx2, lanner_dequant_bf16_avx2, 1, 2);
+    dequant_kernel!(dequant_q2_k_avx512, lanner_dequant_q2_k_avx512, 256, 84);
+    dequant_kernel!(dequant_q3_k_avx512, lanner_dequant_q3_k_avx512, 256, 110);
+    dequant_kernel!(dequant_q2_k_avx2, lanner_dequant_q2_k_avx2, 256, 84);
+    dequant_kernel!(dequant_q3_k_avx2, lanner_dequant_q3_k_avx2, 256, 110);
 
     fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
@@ -494,6 +502,10 @@ pub(crate) mod x86 {
             ("dequant_q6_k_avx2", Tier::Avx2, f(lanner_dequant_q6_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
             ("dequant_f16_avx2", Tier::Avx2, f(lanner_dequant_f16_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
             ("dequant_bf16_avx2", Tier::Avx2, f(lanner_dequant_bf16_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dequant_q2_k_avx512", Tier::Avx512, f(lanner_dequant_q2_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q3_k_avx512", Tier::Avx512, f(lanner_dequant_q3_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q2_k_avx2", Tier::Avx2, f(lanner_dequant_q2_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q3_k_avx2", Tier::Avx2, f(lanner_dequant_q3_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
         ]
     }
 
@@ -526,7 +538,7 @@ pub(crate) mod x86 {
         for (t, f, name) in q8a_avx2 {
             k.dot_rows_q8a[type_index(t)] = Some((f, name));
         }
-        let dequant_avx2: [(GgmlType, super::DequantFn, &'static str); 8] = [
+        let dequant_avx2: [(GgmlType, super::DequantFn, &'static str); 10] = [
             (GgmlType::Q8_0, dequant_q8_0_avx2, "dequant_q8_0_avx2"),
             (GgmlType::Q4_0, dequant_q4_0_avx2, "dequant_q4_0_avx2"),
             (GgmlType::Q4_1, dequant_q4_1_avx2, "dequant_q4_1_avx2"),
@@ -535,6 +547,8 @@ pub(crate) mod x86 {
             (GgmlType::Q6_K, dequant_q6_k_avx2, "dequant_q6_k_avx2"),
             (GgmlType::F16, dequant_f16_avx2, "dequant_f16_avx2"),
             (GgmlType::BF16, dequant_bf16_avx2, "dequant_bf16_avx2"),
+            (GgmlType::Q2_K, dequant_q2_k_avx2, "dequant_q2_k_avx2"),
+            (GgmlType::Q3_K, dequant_q3_k_avx2, "dequant_q3_k_avx2"),
         ];
         for (t, f, name) in dequant_avx2 {
             k.dequant_f32[type_index(t)] = Some((f, name));
@@ -542,7 +556,7 @@ pub(crate) mod x86 {
         if tier < Tier::Avx512 {
             return;
         }
-        let dequant_avx512: [(GgmlType, super::DequantFn, &'static str); 8] = [
+        let dequant_avx512: [(GgmlType, super::DequantFn, &'static str); 10] = [
             (GgmlType::Q8_0, dequant_q8_0_avx512, "dequant_q8_0_avx512"),
             (GgmlType::Q4_0, dequant_q4_0_avx512, "dequant_q4_0_avx512"),
             (GgmlType::Q4_1, dequant_q4_1_avx512, "dequant_q4_1_avx512"),
@@ -551,6 +565,8 @@ pub(crate) mod x86 {
             (GgmlType::Q6_K, dequant_q6_k_avx512, "dequant_q6_k_avx512"),
             (GgmlType::F16, dequant_f16_avx512, "dequant_f16_avx512"),
             (GgmlType::BF16, dequant_bf16_avx512, "dequant_bf16_avx512"),
+            (GgmlType::Q2_K, dequant_q2_k_avx512, "dequant_q2_k_avx512"),
+            (GgmlType::Q3_K, dequant_q3_k_avx512, "dequant_q3_k_avx512"),
         ];
         for (t, f, name) in dequant_avx512 {
             k.dequant_f32[type_index(t)] = Some((f, name));
