@@ -18,7 +18,8 @@
 //
 // Registers: rdi = w, rsi = qs, rdx = ds, rcx = super-blocks left, r10 = P of the super-block;
 // r12 = nblocks, r13 / r14 = qs / ds of the row start, r15 = n, rbx = rows left, rbp = out;
-// rsp = P (nblocks x 16 floats, 64-aligned; the caller's rsp is stored after it).
+// rsp = P (nblocks x 16 floats, 64-aligned; the caller's rsp is stored after it): n / 4 bytes
+// of stack, 1.2 KiB for a 4864-value row, its pages touched from the top down.
 // zmm0, zmm15 = level accumulators, zmm7 = min / offset accumulator, zmm1 = d sc_j e (16 floats);
 // zmm16..19 spread 4 sub-block scales over 4 lanes each, zmm20 spreads e over sub-blocks,
 // zmm24 = bytes 3, zmm28 = bytes 0x0F, zmm29 = word shifts [0 x 16, 2 x 16].
