@@ -34,7 +34,7 @@ pub fn q2_k_to_f32(b: &[u8], y: &mut [f32]) {
 }
 
 /// The 16 signed 6-bit scales of Q3_K (stored -32-offset, split over 12 bytes).
-fn q3_k_scales(s: &[u8]) -> [i8; 16] {
+pub(super) fn q3_k_scales(s: &[u8]) -> [i8; 16] {
     let mut out = [0i8; 16];
     for j in 0..16 {
         let low = if j < 8 { s[j] & 0x0F } else { s[j - 8] >> 4 };

@@ -34,13 +34,25 @@
 //! activation integers 256 q1 + q2 are summed exactly (i64), then multiplied by the block's scales
 //! in f32, and the block terms are summed in order in f32. Kernels may sum in another order.
 
+use super::kquants::q3_k_scales;
 use super::{f16_at, GgmlType};
 
 /// Activations per Q8A block.
 pub const QK: usize = 32;
 
 /// The weight types with a Q8A dot product (reference below; kernels per tier in the table).
-pub const TYPES: [GgmlType; 8] = [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K];
+pub const TYPES: [GgmlType; 10] = [
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+];
 
 pub fn has_dot(t: GgmlType) -> bool {
     TYPES.contains(&t)
@@ -237,6 +249,51 @@ pub fn dot(t: GgmlType, w: &[u8], a: Q8a<'_>) -> f32 {
                 }
             }
         }
+        GgmlType::Q2_K => {
+            for (sb, wb) in w.chunks_exact(84).enumerate() {
+                let (d, dmin) = (f16_at(wb, 80), f16_at(wb, 82));
+                // element 128 h + 32 s + l (l < 32): bits 2 s, 2 s + 1 of qs[32 h + l]
+                for (i, l) in lv.iter_mut().enumerate() {
+                    *l = ((wb[16 + 32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3) as i32;
+                }
+                // Q8A block j holds sub-blocks 2j and 2j + 1 (16 values each, 4-bit scale and
+                // min): x = d sc q - dmin m, the min part times the sum of the 16 activations
+                for j in 0..8 {
+                    let b = 8 * sb + j;
+                    let (mut si, mut mi) = (0i64, 0i64);
+                    for k in 0..2 {
+                        let (s, m) = ((wb[2 * j + k] & 0x0F) as i64, (wb[2 * j + k] >> 4) as i64);
+                        let i0 = QK * b + 16 * k;
+                        si += s * idot(&lv[QK * j + 16 * k..QK * j + 16 * k + 16], a, i0);
+                        mi += m * (i0..i0 + 16).map(|i| a.int(i) as i64).sum::<i64>();
+                    }
+                    let e = a.ds[2 * b];
+                    sum += (d * e) * si as f32 - (dmin * e) * mi as f32;
+                }
+            }
+        }
+        GgmlType::Q3_K => {
+            for (sb, wb) in w.chunks_exact(110).enumerate() {
+                let d = f16_at(wb, 108);
+                let sc = q3_k_scales(&wb[96..108]);
+                // element 128 h + 32 s + l (l < 32): bits 2 s, 2 s + 1 of qs[32 h + l], minus 4
+                // unless bit 4 h + s of hmask[l] is set
+                for (i, l) in lv.iter_mut().enumerate() {
+                    let (h, s, k) = (i / 128, (i / 32) % 4, i % 32);
+                    let low = (wb[32 + 32 * h + k] >> (2 * s)) & 3;
+                    let high = (wb[k] >> (4 * h + s)) & 1;
+                    *l = (low | high << 2) as i32 - 4;
+                }
+                // Q8A block j holds sub-blocks 2j and 2j + 1 (16 values each, signed 6-bit scales)
+                for j in 0..8 {
+                    let b = 8 * sb + j;
+                    let (s0, s1) = (sc[2 * j] as i64, sc[2 * j + 1] as i64);
+                    let i0 = idot(&lv[QK * j..QK * j + 16], a, QK * b);
+                    let i1 = idot(&lv[QK * j + 16..QK * j + 32], a, QK * b + 16);
+                    sum += (d * a.ds[2 * b]) * (s0 * i0 + s1 * i1) as f32;
+                }
+            }
+        }
         _ => panic!("no Q8A dot product for {}", t.name()),
     }
     sum
@@ -265,6 +322,8 @@ pub fn dot_magnitude(t: GgmlType, w: &[u8], a: Q8a<'_>) -> f32 {
             GgmlType::Q5_0 => 16.0 * f16_at(blk, 0).abs(),
             GgmlType::Q8_0 => 128.0 * f16_at(blk, 0).abs(),
             GgmlType::Q6_K => 32.0 * (f16_at(blk, 208) * (blk[192 + (i % 256) / 16] as i8) as f32).abs(),
+            GgmlType::Q2_K => (f16_at(blk, 82) * (blk[(i % 256) / 16] >> 4) as f32).abs(),
+            GgmlType::Q3_K => 4.0 * (f16_at(blk, 108) * q3_k_scales(&blk[96..108])[(i % 256) / 16] as f32).abs(),
             _ => 0.0,
         };
         mag += ((wv.abs() + 2.0 * min) * xv.abs()) as f64;

@@ -246,6 +246,10 @@ pub(crate) mod x86 {
         fn lanner_dot_q4_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q5_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q6_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q2_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q3_k_q8a_avx512vnni(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q2_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q3_k_q8a_avx2(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_gemm_packed_12x32_avx512(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_gemm_q8a_6x32_u32_avx512vnni(wp: *const u8, xp: *const u8, nu: usize, c: *mut f32, ldc: usize, fresh: usize);
         fn lanner_gemm_q8a_6x32_u16_avx512vnni(wp: *const u8, xp: *const u8, nu: usize, c: *mut f32, ldc: usize, fresh: usize);
@@ -271,6 +275,10 @@ pub(crate) mod x86 {
         fn lanner_dequant_q6_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_dequant_f16_avx2(src: *const u8, dst: *mut f32, n: usize);
         fn lanner_dequant_bf16_avx2(src: *const u8, dst: *mut f32, n: usize);
+        fn lanner_dequant_q2_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q3_k_avx512(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q2_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
+        fn lanner_dequant_q3_k_avx2(src: *const u8, dst: *mut f32, nblocks: usize);
         fn lanner_attn_scores_avx512(q: *const f32, k: *const f32, stride: usize, n: usize, hd: usize, out: *mut f32, scale: f32) -> f32;
         fn lanner_attn_accum_avx512(p: *const f32, v: *const f32, stride: usize, n: usize, hd: usize, acc: *mut f32);
         fn lanner_attn_softmax_avx512(x: *mut f32, n: usize, max: f32) -> f32;
@@ -443,6 +451,10 @@ pub(crate) mod x86 {
     q8a_kernel!(dot_q4_k_q8a_avx2, lanner_dot_q4_k_q8a_avx2, 256, 144);
     q8a_kernel!(dot_q5_k_q8a_avx2, lanner_dot_q5_k_q8a_avx2, 256, 176);
     q8a_kernel!(dot_q6_k_q8a_avx2, lanner_dot_q6_k_q8a_avx2, 256, 210);
+    q8a_kernel!(dot_q2_k_q8a_avx512vnni, lanner_dot_q2_k_q8a_avx512vnni, 256, 84);
+    q8a_kernel!(dot_q3_k_q8a_avx512vnni, lanner_dot_q3_k_q8a_avx512vnni, 256, 110);
+    q8a_kernel!(dot_q2_k_q8a_avx2, lanner_dot_q2_k_q8a_avx2, 256, 84);
+    q8a_kernel!(dot_q3_k_q8a_avx2, lanner_dot_q3_k_q8a_avx2, 256, 110);
 
     /// Wrap a row dequantizer: checks the lengths (the asm trusts them) once per row. `$elems`
     /// values in `$bytes` bytes per block (1 and 2 for F16 / BF16, whose "blocks" are values).
@@ -478,6 +490,10 @@ pub(crate) mod x86 {
     dequant_kernel!(dequant_q6_k_avx2, lanner_dequant_q6_k_avx2, 256, 210);
     dequant_kernel!(dequant_f16_avx2, lanner_dequant_f16_avx2, 1, 2);
     dequant_kernel!(dequant_bf16_avx2, lanner_dequant_bf16_avx2, 1, 2);
+    dequant_kernel!(dequant_q2_k_avx512, lanner_dequant_q2_k_avx512, 256, 84);
+    dequant_kernel!(dequant_q3_k_avx512, lanner_dequant_q3_k_avx512, 256, 110);
+    dequant_kernel!(dequant_q2_k_avx2, lanner_dequant_q2_k_avx2, 256, 84);
+    dequant_kernel!(dequant_q3_k_avx2, lanner_dequant_q3_k_avx2, 256, 110);
 
     fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
@@ -527,6 +543,8 @@ pub(crate) mod x86 {
             ("dot_q4_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q4_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q5_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q5_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q6_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q6_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q2_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q2_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q3_k_q8a_avx2", Tier::Avx2, f(lanner_dot_q3_k_q8a_avx2 as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q8_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q8_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_0_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_0_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
             ("dot_q4_1_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_1_q8a_avx512vnni as *const ()), [a, b, c, 7, 3, c + 4096]),
@@ -535,6 +553,8 @@ pub(crate) mod x86 {
             ("dot_q4_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q4_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q5_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q5_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
             ("dot_q6_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q6_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q2_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q2_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
+            ("dot_q3_k_q8a_avx512vnni", Tier::Avx512Vnni, f(lanner_dot_q3_k_q8a_avx512vnni as *const ()), [a, b, c, 2, 3, c + 4096]),
             // 37 rows of 72 floats, 80 apart (xmm0 = scale = 1 from the harness)
             ("attn_scores_avx2", Tier::Avx2, f(lanner_attn_scores_avx2 as *const ()), [a, b, 80, 37, 72, c]),
             ("attn_accum_avx2", Tier::Avx2, f(lanner_attn_accum_avx2 as *const ()), [a, b, 80, 37, 72, c]),
@@ -564,6 +584,10 @@ pub(crate) mod x86 {
             ("dequant_q6_k_avx2", Tier::Avx2, f(lanner_dequant_q6_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
             ("dequant_f16_avx2", Tier::Avx2, f(lanner_dequant_f16_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
             ("dequant_bf16_avx2", Tier::Avx2, f(lanner_dequant_bf16_avx2 as *const ()), [a, b, 100, 0, 0, 0]),
+            ("dequant_q2_k_avx512", Tier::Avx512, f(lanner_dequant_q2_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q3_k_avx512", Tier::Avx512, f(lanner_dequant_q3_k_avx512 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q2_k_avx2", Tier::Avx2, f(lanner_dequant_q2_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
+            ("dequant_q3_k_avx2", Tier::Avx2, f(lanner_dequant_q3_k_avx2 as *const ()), [a, b, 2, 0, 0, 0]),
         ]
     }
 
@@ -585,7 +609,7 @@ pub(crate) mod x86 {
         k.quantize_q8a_name = "quantize_q8a_avx2";
         k.dot_row_f32[type_index(GgmlType::F16)] = Some((dot_f16_f32_avx2, "dot_f16_f32_avx2"));
         k.dot_row_f32[type_index(GgmlType::BF16)] = Some((dot_bf16_f32_avx2, "dot_bf16_f32_avx2"));
-        let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 8] = [
+        let q8a_avx2: [(GgmlType, super::DotQ8a, &'static str); 10] = [
             (GgmlType::Q8_0, dot_q8_0_q8a_avx2, "dot_q8_0_q8a_avx2"),
             (GgmlType::Q4_0, dot_q4_0_q8a_avx2, "dot_q4_0_q8a_avx2"),
             (GgmlType::Q4_1, dot_q4_1_q8a_avx2, "dot_q4_1_q8a_avx2"),
@@ -594,11 +618,13 @@ pub(crate) mod x86 {
             (GgmlType::Q4_K, dot_q4_k_q8a_avx2, "dot_q4_k_q8a_avx2"),
             (GgmlType::Q5_K, dot_q5_k_q8a_avx2, "dot_q5_k_q8a_avx2"),
             (GgmlType::Q6_K, dot_q6_k_q8a_avx2, "dot_q6_k_q8a_avx2"),
+            (GgmlType::Q2_K, dot_q2_k_q8a_avx2, "dot_q2_k_q8a_avx2"),
+            (GgmlType::Q3_K, dot_q3_k_q8a_avx2, "dot_q3_k_q8a_avx2"),
         ];
         for (t, f, name) in q8a_avx2 {
             k.dot_rows_q8a[type_index(t)] = Some((f, name));
         }
-        let dequant_avx2: [(GgmlType, super::DequantFn, &'static str); 10] = [
+        let dequant_avx2: [(GgmlType, super::DequantFn, &'static str); 12] = [
             (GgmlType::Q8_0, dequant_q8_0_avx2, "dequant_q8_0_avx2"),
             (GgmlType::Q4_0, dequant_q4_0_avx2, "dequant_q4_0_avx2"),
             (GgmlType::Q4_1, dequant_q4_1_avx2, "dequant_q4_1_avx2"),
@@ -609,6 +635,8 @@ pub(crate) mod x86 {
             (GgmlType::Q6_K, dequant_q6_k_avx2, "dequant_q6_k_avx2"),
             (GgmlType::F16, dequant_f16_avx2, "dequant_f16_avx2"),
             (GgmlType::BF16, dequant_bf16_avx2, "dequant_bf16_avx2"),
+            (GgmlType::Q2_K, dequant_q2_k_avx2, "dequant_q2_k_avx2"),
+            (GgmlType::Q3_K, dequant_q3_k_avx2, "dequant_q3_k_avx2"),
         ];
         for (t, f, name) in dequant_avx2 {
             k.dequant_f32[type_index(t)] = Some((f, name));
@@ -616,7 +644,7 @@ pub(crate) mod x86 {
         if tier < Tier::Avx512 {
             return;
         }
-        let dequant_avx512: [(GgmlType, super::DequantFn, &'static str); 10] = [
+        let dequant_avx512: [(GgmlType, super::DequantFn, &'static str); 12] = [
             (GgmlType::Q8_0, dequant_q8_0_avx512, "dequant_q8_0_avx512"),
             (GgmlType::Q4_0, dequant_q4_0_avx512, "dequant_q4_0_avx512"),
             (GgmlType::Q4_1, dequant_q4_1_avx512, "dequant_q4_1_avx512"),
@@ -627,6 +655,8 @@ pub(crate) mod x86 {
             (GgmlType::Q6_K, dequant_q6_k_avx512, "dequant_q6_k_avx512"),
             (GgmlType::F16, dequant_f16_avx512, "dequant_f16_avx512"),
             (GgmlType::BF16, dequant_bf16_avx512, "dequant_bf16_avx512"),
+            (GgmlType::Q2_K, dequant_q2_k_avx512, "dequant_q2_k_avx512"),
+            (GgmlType::Q3_K, dequant_q3_k_avx512, "dequant_q3_k_avx512"),
         ];
         for (t, f, name) in dequant_avx512 {
             k.dequant_f32[type_index(t)] = Some((f, name));
@@ -654,7 +684,7 @@ pub(crate) mod x86 {
         if tier < Tier::Avx512Vnni {
             return;
         }
-        let q8a: [(GgmlType, super::DotQ8a, &'static str); 8] = [
+        let q8a: [(GgmlType, super::DotQ8a, &'static str); 10] = [
             (GgmlType::Q8_0, dot_q8_0_q8a_avx512vnni, "dot_q8_0_q8a_avx512vnni"),
             (GgmlType::Q4_0, dot_q4_0_q8a_avx512vnni, "dot_q4_0_q8a_avx512vnni"),
             (GgmlType::Q4_1, dot_q4_1_q8a_avx512vnni, "dot_q4_1_q8a_avx512vnni"),
@@ -663,6 +693,8 @@ pub(crate) mod x86 {
             (GgmlType::Q4_K, dot_q4_k_q8a_avx512vnni, "dot_q4_k_q8a_avx512vnni"),
             (GgmlType::Q5_K, dot_q5_k_q8a_avx512vnni, "dot_q5_k_q8a_avx512vnni"),
             (GgmlType::Q6_K, dot_q6_k_q8a_avx512vnni, "dot_q6_k_q8a_avx512vnni"),
+            (GgmlType::Q2_K, dot_q2_k_q8a_avx512vnni, "dot_q2_k_q8a_avx512vnni"),
+            (GgmlType::Q3_K, dot_q3_k_q8a_avx512vnni, "dot_q3_k_q8a_avx512vnni"),
         ];
         for (t, f, name) in q8a {
             k.dot_rows_q8a[type_index(t)] = Some((f, name));
@@ -995,6 +1027,8 @@ mod checkasm {
             GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
             GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
             GgmlType::Q6_K => &[208],
+            GgmlType::Q2_K => &[80, 82],
+            GgmlType::Q3_K => &[108],
             _ => &[],
         };
         for blk in w.chunks_exact_mut(t.type_size()) {
@@ -1660,6 +1694,8 @@ mod checkasm {
             GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
             GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
             GgmlType::Q6_K => &[208],
+            GgmlType::Q2_K => &[80, 82],
+            GgmlType::Q3_K => &[108],
             _ => &[],
         };
         for blk in w.chunks_exact_mut(t.type_size()) {
