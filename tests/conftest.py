@@ -34,3 +34,19 @@ def qwen(qwen_path):
     eng = lanner.Engine(qwen_path, threads=2, context_length=2048)
     yield eng
     eng.close()
+
+
+@pytest.fixture(scope="session")
+def smollm2_f32(smollm2_path):
+    """SmolLM2 with float32 activations throughout (Engine(activations="f32")): logits within
+    float32 rounding of a plain float32 computation, for the tightest reference checks."""
+    eng = lanner.Engine(smollm2_path, threads=2, context_length=2048, activations="f32")
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="session")
+def qwen_f32(qwen_path):
+    eng = lanner.Engine(qwen_path, threads=2, context_length=2048, activations="f32")
+    yield eng
+    eng.close()

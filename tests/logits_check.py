@@ -1,11 +1,10 @@
 """Comparing logits computed by different paths of the engine (one token at a time vs a prompt at
 once, a session alone vs a batch).
 
-Why not a fixed epsilon: on CPU tiers with int8 kernels (avx2 and up), a matrix product over a
-single token (decode, and the last-row output projection of a prompt fed with logits="last")
-rounds its activations to Q8A (src/quant/q8a.rs: 16-bit precision per block of 32), while
-multi-token passes and the batch-invariant path (feed_batch, batched generation, scoring) stay
-float32. After 30 layers that moves logits by up to 0.0026 x their standard deviation
+Why not a fixed epsilon: on CPU tiers with int8 kernels (avx2 and up for one token, avx512vnni
+for several), matrix products round their activations to Q8A (src/quant/q8a.rs: 16-bit precision
+per block of 32) unless the engine was made with activations="f32", while the batch-invariant
+path (feed_batch, scoring) stays float32. After 30 layers that moves logits by up to 0.0026 x their standard deviation
 (SmolLM2-135M; 0.0009 on Qwen2.5-0.5B; measured at the avx2, avx512 and avx512vnni tiers, both
 paths against the numpy float32 reference, and a numpy reference that rounds the same way lands as
 far off; at the scalar tier, which has no int8 kernels, the paths agree bit for bit). Errors these

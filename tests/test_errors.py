@@ -145,6 +145,9 @@ def test_bad_arguments(tiny):
         lanner.Engine(tiny, threads=0)
     with pytest.raises(ValueError, match="context_length"):
         lanner.Engine(tiny, context_length=0)
+    with pytest.raises(ValueError, match='activations must be "int8" or "f32"'):
+        lanner.Engine(tiny, activations="int4")
+    assert lanner.Engine(tiny, activations="f32").info["activations"] == "f32"
     eng = load(tiny)
     s = eng.session()
     with pytest.raises(ValueError, match="logits"):

@@ -1,4 +1,5 @@
-"""Scoring and perplexity: checked against log-softmax of a session's logits (numpy), batched
+"""Scoring and perplexity: checked against log-softmax of a float32 session's logits (numpy; scoring
+computes in float32 whatever the engine's `activations`), batched
 results equal one-at-a-time results bit for bit, windows follow the documented rule, memory stays
 bounded, and bad input raises clear errors."""
 
@@ -32,10 +33,10 @@ def reference_logprobs(eng, ids):
     return lp[np.arange(len(ids) - 1), ids[1:]], lp
 
 
-def test_score_matches_log_softmax_of_session_logits(smollm2):
+def test_score_matches_log_softmax_of_session_logits(smollm2, smollm2_f32):
     for text in TEXTS:
         ids = smollm2.tokenize(text)
-        want, lp = reference_logprobs(smollm2, ids)
+        want, lp = reference_logprobs(smollm2_f32, ids)
         (r,) = smollm2.score([text], top_logprobs=3)
         assert r.tokens == ids[1:]
         assert r.logprobs.dtype == np.float32 and r.logprobs.shape == (len(ids) - 1,)
@@ -49,10 +50,10 @@ def test_score_matches_log_softmax_of_session_logits(smollm2):
             assert [v for _, v in top] == sorted((v for _, v in top), reverse=True)
 
 
-def test_pairs_score_the_continuation_and_report_greedy(smollm2):
+def test_pairs_score_the_continuation_and_report_greedy(smollm2, smollm2_f32):
     ctx, cont = "The capital of France is", " Paris"
     ids = smollm2.tokenize(ctx) + smollm2.tokenize(cont, add_special=False)
-    want, lp = reference_logprobs(smollm2, ids)
+    want, lp = reference_logprobs(smollm2_f32, ids)
     n_cont = len(smollm2.tokenize(cont, add_special=False))
     (r,) = smollm2.score([(ctx, cont)])
     np.testing.assert_allclose(r.logprobs, want[-n_cont:], atol=2e-4)
