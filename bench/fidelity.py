@@ -16,7 +16,9 @@ dequantized by the `gguf` package. Per engine:
   reference's, |ppl / ppl_ref - 1|;
 - |dlogp| mean / max: per position, |log p(next token) - the reference's|;
 - KL: mean over positions of KL(reference || engine) over the whole vocabulary (nats).
-`lanner prefill` (all tokens in one feed, float32 activations) shows the float32 floor.
+`lanner prefill` feeds all tokens at once: with Engine(activations="f32") it shows the float32
+floor; with the default activations (int8 Q8A at the avx512vnni tier, the int8 GEMM) what a
+prompt's logits (and scoring through a session) carry.
 """
 
 from __future__ import annotations
@@ -89,9 +91,10 @@ ids = json.load(open(ids_file))
 n = len(ids)
 if engine == "lanner":
     import lanner
-    eng = lanner.Engine(path, threads=2, context_length=n + 16)
+    kw = {"activations": "f32"} if mode == "prefill-f32" else {}
+    eng = lanner.Engine(path, threads=2, context_length=n + 16, **kw)
     s = eng.session()
-    if mode == "prefill":
+    if mode.startswith("prefill"):
         rows = s.feed(ids, logits="all")
     else:
         rows = np.empty((n, eng.vocab_size), dtype=np.float32)
@@ -178,7 +181,7 @@ def main() -> None:
             Path(ids_file).write_text(json.dumps(ids))
             ref_logits = ReferenceModel(path).forward(ids)
             ref_lp = None
-            runs = [("lanner", "prefill", {}, "lanner prefill (f32)")]
+            runs = [("lanner", "prefill-f32", {}, "lanner prefill f32"), ("lanner", "prefill", {}, "lanner prefill (default)")]
             runs += [("lanner", "decode", {"LANNER_CPU": t}, f"lanner decode {t}") for t in tiers]
             if peer:
                 runs.append(("llama.cpp", "decode", {}, "llama.cpp decode"))
