@@ -157,7 +157,12 @@ def main() -> None:
         engines = ["lanner"]
     print(f"lanner {lanner.__version__}; cpu tier {lanner.cpu_info()['tier']}; runs={args.runs}, "
           f"prompt={args.prompt_tokens} tokens, generate={args.gen_tokens} tokens (medians)")
-    header = (f"{'model':<22}{'thr':>4} {'engine':<10}{'load s':>8}{'prefill t/s':>13}{'GFLOP/s':>9}"
+    # one core's int8 multiply-add peak (vpdpbusd, lanner's asm loop); prefill GFLOP/s (2 x the
+    # matrix weights per token) are also given as a fraction of it times the threads
+    peak = lanner._lanner._int8_peak_gops(0.5) if hasattr(lanner._lanner, "_int8_peak_gops") else None
+    if peak:
+        print(f"int8 peak (AVX-512 VNNI vpdpbusd, one core): {peak:.0f} GOP/s")
+    header = (f"{'model':<22}{'thr':>4} {'engine':<10}{'load s':>8}{'prefill t/s':>13}{'GFLOP/s':>9}{'int8pk':>8}"
               f"{'decode t/s':>12}{'roofline':>10}{'RSS MB':>9}{'file MB':>9}")
     print(header)
     print("-" * len(header))
@@ -185,8 +190,9 @@ def main() -> None:
                 m = med[eng]
                 gflops = m["prefill_tps"] * 2 * params / 1e9
                 roof = m["decode_tps"] * per_token / (bw * 1e9)
-                print(f"{name:<22}{th:>4} {eng:<10}{m['load_s']:>8.2f}{m['prefill_tps']:>13.1f}{gflops:>9.1f}"
-                      f"{m['decode_tps']:>12.2f}{roof:>10.0%}{m['peak_rss_mb']:>9.0f}{size_mb:>9.0f}")
+                pk = f"{gflops / (peak * th):.0%}" if peak else "-"
+                print(f"{name:<22}{th:>4} {eng:<10}{m['load_s']:>8.2f}{m['prefill_tps']:>13.1f}{gflops:>9.1f}{pk:>8}"
+                      f"{m['decode_tps']:>12.2f}{roof:>10.0%}{m['peak_rss_mb']:>9.0f}{size_mb:>9.0f}", flush=True)
             if len(med) == 2:
                 a, b = med["lanner"], med["llama.cpp"]
                 print(f"{'':<26} ratio lanner/llama.cpp: prefill {a['prefill_tps'] / b['prefill_tps']:.2f}x, "

@@ -88,3 +88,15 @@ def test_threads_none_follows_affinity(tmp_path):
            "print(lanner.Engine(sys.argv[1]).info['threads'])"
     out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
+
+
+def test_int8_peak_is_measured_where_the_tier_has_vnni():
+    """bench/bench.py's int8 peak: a positive GOP/s figure at the avx512vnni tier (one core does
+    at most 2 vpdpbusd per cycle: 256 ops per cycle, so under ~2,000 GOP/s), None below it."""
+    import lanner._lanner as native
+
+    peak = native._int8_peak_gops(0.05)
+    if lanner.cpu_info()["tier"] == "avx512vnni":
+        assert peak is not None and 50 < peak < 2000, peak
+    else:
+        assert peak is None

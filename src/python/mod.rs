@@ -25,6 +25,14 @@ fn cpu_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// One core's int8 multiply-add peak in GOP/s (None below the avx512vnni tier), timed over about
+/// `seconds`: for bench/bench.py's fraction of the peak.
+#[pyfunction]
+#[pyo3(signature = (seconds=0.2))]
+fn _int8_peak_gops(py: Python<'_>, seconds: f64) -> Option<f64> {
+    py.detach(|| crate::backend::cpu::table::int8_peak_gops(seconds.clamp(0.0, 10.0)))
+}
+
 /// Dequantize a tensor of a GGUF file to float32 [rows, row_length] (first `max_rows` rows only
 /// when given), with lanner's scalar reference code.
 #[pyfunction]
@@ -73,6 +81,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::PyScoreResult>()?;
     m.add_class::<batch::PyPerplexity>()?;
     m.add_function(wrap_pyfunction!(cpu_info, m)?)?;
+    m.add_function(wrap_pyfunction!(_int8_peak_gops, m)?)?;
     m.add_function(wrap_pyfunction!(device::cuda_info, m)?)?;
     m.add_function(wrap_pyfunction!(device::quantize_rows, m)?)?;
     m.add_function(wrap_pyfunction!(device::dequantize_rows, m)?)?;

@@ -171,6 +171,32 @@ pub fn kernels() -> &'static Kernels {
     })
 }
 
+/// The int8 multiply-add peak of one core in GOP/s (2 per byte product), timed over about
+/// `seconds` with the tier's peak loop (`asm/x86_64/peak_avx512vnni.S`); `None` below the
+/// avx512vnni tier. For the benchmark's "fraction of the int8 peak".
+pub fn int8_peak_gops(seconds: f64) -> Option<f64> {
+    #[cfg(all(lanner_asm, target_arch = "x86_64"))]
+    if kernels().tier >= Tier::Avx512Vnni {
+        extern "C" {
+            fn lanner_int8_peak_avx512vnni(iters: usize);
+        }
+        const OPS_PER_ITER: f64 = 24.0 * 64.0 * 2.0;
+        let mut iters = 1usize << 16;
+        loop {
+            let t0 = std::time::Instant::now();
+            // SAFETY: the tier has AVX-512 VNNI; the loop touches no memory.
+            unsafe { lanner_int8_peak_avx512vnni(iters) };
+            let dt = t0.elapsed().as_secs_f64();
+            if dt >= seconds || iters >= 1 << 40 {
+                return Some(iters as f64 * OPS_PER_ITER / dt / 1e9);
+            }
+            iters *= 2;
+        }
+    }
+    let _ = seconds;
+    None
+}
+
 /// The kernels in use, in words (for `Engine.info` and `cpu_info()`): the tier alone does not say
 /// which operations have assembly behind them yet.
 pub fn kernels_summary() -> String {
