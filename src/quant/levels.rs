@@ -19,6 +19,8 @@
 //! Q4_K  l = q (sub-block j)    scale d sc_j   min -dmin m_j
 //! Q5_K  l = q                  scale d sc_j   min -dmin m_j
 //! Q6_K  l = q (0..63, 16/unit) scale d sc_j   min -32 d sc_j
+//! Q2_K  l = q (0..3, 16/unit)  scale d sc_j   min -dmin m_j
+//! Q3_K  l = q + 4 (0..7, 16)   scale d sc_j   min -4 d sc_j
 //! ```
 //!
 //! Unsigned levels are what `vpdpbusd` multiplies with the signed Q8A activation planes; the
@@ -29,13 +31,23 @@
 use super::{f16_at, GgmlType};
 
 /// The formats with levels.
-pub const TYPES: [GgmlType; 8] =
-    [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K];
+pub const TYPES: [GgmlType; 10] = [
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+];
 
 /// Values per unit of type `t`, `None` for a type without levels.
 pub fn unit_len(t: GgmlType) -> Option<usize> {
     match t {
-        GgmlType::Q6_K => Some(16),
+        GgmlType::Q6_K | GgmlType::Q2_K | GgmlType::Q3_K => Some(16),
         t if TYPES.contains(&t) => Some(32),
         _ => None,
     }
@@ -122,6 +134,41 @@ pub fn row_levels(t: GgmlType, src: &[u8], lv: &mut [u8], scale: &mut [f32], min
                 }
             }
         }
+        GgmlType::Q2_K | GgmlType::Q3_K => {
+            for (b, (l, (sc, mn))) in blocks.zip(lv.chunks_exact_mut(256).zip(scale.chunks_exact_mut(16).zip(min.chunks_exact_mut(16)))) {
+                // sub-block j = 8 h + 2 s + p: bits 2 s, 2 s + 1 of qs[32 h + 16 p + i] (Q3_K: and
+                // bit 4 h + s of hmask[16 p + i] as a third bit, set meaning +4 where the stored
+                // value has -4 when clear)
+                if t == GgmlType::Q2_K {
+                    let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
+                    for j in 0..16 {
+                        (sc[j], mn[j]) = (d * (b[j] & 0x0F) as f32, -(dmin * (b[j] >> 4) as f32));
+                    }
+                } else {
+                    let d = f16_at(b, 108);
+                    let scales = super::kquants::q3_k_scales(&b[96..108]);
+                    for j in 0..16 {
+                        sc[j] = d * scales[j] as f32;
+                        mn[j] = -4.0 * sc[j];
+                    }
+                }
+                let qs = if t == GgmlType::Q2_K { &b[16..80] } else { &b[32..96] };
+                for j in 0..16 {
+                    let (h, s, p) = (j / 8, (j / 2) % 4, j % 2);
+                    let q = &qs[32 * h + 16 * p..32 * h + 16 * p + 16];
+                    let lj = &mut l[16 * j..16 * j + 16];
+                    for i in 0..16 {
+                        lj[i] = (q[i] >> (2 * s)) & 3;
+                    }
+                    if t == GgmlType::Q3_K {
+                        let hm = &b[16 * p..16 * p + 16];
+                        for i in 0..16 {
+                            lj[i] |= ((hm[i] >> (4 * h + s)) & 1) << 2;
+                        }
+                    }
+                }
+            }
+        }
         _ => unreachable!(),
     }
 }
@@ -161,6 +208,8 @@ mod tests {
                         let f16s: &[usize] = match t {
                             GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
                             GgmlType::Q6_K => &[208],
+                            GgmlType::Q2_K => &[80, 82],
+                            GgmlType::Q3_K => &[108],
                             _ => &[0],
                         };
                         for &f in f16s {

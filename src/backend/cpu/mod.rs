@@ -894,10 +894,24 @@ mod tests {
     fn matmul_matches_naive_reference_at_awkward_shapes() {
         let be = CpuBackend::new(2).unwrap();
         let mut seed = 0x1234_5678_9abc_def1u64;
-        let types = [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K];
+        let types = [
+            GgmlType::F32,
+            GgmlType::F16,
+            GgmlType::BF16,
+            GgmlType::Q8_0,
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q5_0,
+            GgmlType::Q5_1,
+            GgmlType::Q2_K,
+            GgmlType::Q3_K,
+            GgmlType::Q4_K,
+            GgmlType::Q5_K,
+            GgmlType::Q6_K,
+        ];
         for ty in types {
             let bs = ty.block_size().max(8);
-            let pad = if ty == GgmlType::F32 || ty == GgmlType::F16 { 8 } else { 0 };
+            let pad = if ty.block_size() == 1 { 8 } else { 0 };
             // the last: several k blocks of the GEMMs (512 f32, 1024 int8) and several token blocks
             for (cols, big) in [(bs * 2, false), (bs * 3 + pad, false), (2304 + pad, true)] {
                 for rows in if big { &[37usize][..] } else { &[1usize, 3, 5, 13, 36][..] } {
