@@ -35,4 +35,6 @@ def test_aarch64_kernels_under_qemu():
         assert f"ok   dot_{t}_q8a_dotprod" in with_dotprod
     assert "ok   quantize_q8a_neon" in no_dotprod and "ok   quantize_q8a_neon" in with_dotprod
     assert "ok   gemm_packed_8x12_neon" in no_dotprod and "ok   gemm_packed_8x12_neon" in with_dotprod
+    for k in ("dot_f16_f32_neon", "dot_bf16_f32_neon"):
+        assert f"ok   {k}" in no_dotprod and f"ok   {k}" in with_dotprod
     assert proc.stdout.count("cases passed") == 2

@@ -9,6 +9,8 @@
 //   ref_gemm_packed       crate::backend::cpu::reference::gemm_packed (bit-exact: fmaf in k order)
 //   ref_dot_q_f32         crate::quant::dot_f32 with the Q8_0 / Q4_0 / Q4_1 block decoders of
 //                         src/quant/legacy.rs
+//   ref_dot_half_f32      crate::quant::dot_f32 for F16 / BF16 (64-value chunks, each summed in
+//                         sequence, then the chunk sums in sequence)
 //   ref_quantize_q8a      crate::quant::q8a::quantize (bit-exact: IEEE divisions, the fma, ties
 //                         to even)
 //   ref_dot_q8a           crate::quant::q8a::dot for Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K /
@@ -66,6 +68,8 @@ void lanner_gemm_f32_4x4_neon(const float *w, size_t ldw, const float *x, size_t
 float lanner_dot_q8_0_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
 float lanner_dot_q4_0_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
 float lanner_dot_q4_1_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
+float lanner_dot_f16_f32_neon(const uint8_t *w, const float *x, size_t n);
+float lanner_dot_bf16_f32_neon(const uint8_t *w, const float *x, size_t n);
 void lanner_quantize_q8a_neon(const float *x, int8_t *qs, float *ds, size_t nblocks);
 #define Q8A_DOT(T) void lanner_dot_##T##_q8a_dotprod(const uint8_t *w, const int8_t *qs, const float *ds, \
                                                     size_t nblocks, size_t nrows, float *out);
@@ -249,6 +253,25 @@ static float ref_dot_q_f32(enum QType t, const uint8_t *w, const float *x, size_
                               : (j < 16 ? b[4 + j] & 15 : b[4 + j - 16] >> 4);
             *mag += ((float)abs(q) * d + m) * fabsf(x[i * 32 + j]);
         }
+    }
+    return sum;
+}
+
+// crate::quant::dot_f32 for F16 (bf16 = 0) / BF16 (bf16 = 1): each weight widened exactly, the
+// products of each 64-value chunk summed in order, the chunk sums in order.
+static float half_at(const uint8_t *p, int bf16) {
+    if (!bf16) return f16_at(p);
+    uint32_t u = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 24;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+static float ref_dot_half_f32(int bf16, const uint8_t *w, const float *x, size_t n) {
+    float sum = 0;
+    for (size_t i = 0; i < n; i += 64) {
+        float s = 0;
+        for (size_t j = i; j < n && j < i + 64; j++) s += half_at(w + 2 * j, bf16) * x[j];
+        sum += s;
     }
     return sum;
 }
@@ -692,6 +715,58 @@ static void test_dot_q_f32(const char *name, const void *fn, enum QType t) {
     printf("ok   %-25s %4d cases\n", name, g_cases - before);
 }
 
+// F16 / BF16 rows of every length around the kernels' 4- and 16-value steps, weights 1 byte past a
+// 16-byte boundary (place 1; odd addresses, as Rust's byte slices allow); random weights (f16: a
+// random f32 times 2^(-8..8) rounded to f16, so subnormals too; bf16: a random f32's high half)
+// or, exact, small integers.
+static void test_dot_half_f32(const char *name, const void *fn, int bf16) {
+    static const size_t lens[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 18, 31, 33, 48, 63, 64, 65, 127, 129, 1000,
+                                  4864};
+    static const int places[] = {END_AT_GUARD, 0, 1};
+    int before = g_cases;
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+        for (int pi = 0; pi < 3; pi++)
+            for (int exact = 0; exact < 2; exact++) {
+                size_t n = lens[li];
+                int pw = places[pi], px = places[pi] == 1 ? 4 : places[pi];
+                snprintf(g_ctx, sizeof g_ctx, "%s n=%zu place=%d exact=%d", name, n, pw, exact);
+                Guarded gw, gx;
+                uint8_t *w = galloc(&gw, 2 * n, pw);
+                float *x = galloc(&gx, n * 4, px);
+                for (size_t i = 0; i < n; i++) {
+                    float v = exact ? (float)rng_int(&g_rng, -16, 16)
+                                    : rng_f32(&g_rng) * ldexpf(1.0f, rng_int(&g_rng, bf16 ? -40 : -20, bf16 ? 40 : 8));
+                    if (bf16) {
+                        uint32_t u;
+                        memcpy(&u, &v, 4);
+                        w[2 * i] = (uint8_t)(u >> 16);
+                        w[2 * i + 1] = (uint8_t)(u >> 24);
+                    } else {
+                        put_f16(w + 2 * i, v);
+                    }
+                    x[i] = exact ? (float)rng_int(&g_rng, -16, 16) : rng_f32(&g_rng);
+                }
+                uint8_t *cw = malloc(2 * n + 1);
+                float *cx = malloc(n * 4 + 4);
+                memcpy(cw, w, 2 * n);
+                memcpy(cx, x, n * 4);
+                float want = ref_dot_half_f32(bf16, w, x, n), mag = 0;
+                for (size_t i = 0; i < n; i++) mag += fabsf(half_at(w + 2 * i, bf16) * x[i]);
+                float got = call_f(fn, U(w), U(x), n);
+                // depth: 64 + n / 64 additions in the reference, n / 16 + 8 in the kernel
+                float tol = exact ? 0.0f : (float)(n / 64 + n / 16 + 72) * FLT_EPSILON * mag;
+                if (!close_enough(got, want, tol, exact))
+                    fail("%.9g vs reference %.9g (|diff| %.3g, tolerance %.3g)", got, want, fabsf(got - want), tol);
+                if (memcmp(w, cw, 2 * n) || memcmp(x, cx, n * 4)) fail("an input changed");
+                free(cw);
+                free(cx);
+                gfree(&gw);
+                gfree(&gx);
+                g_cases++;
+            }
+    printf("ok   %-25s %4d cases\n", name, g_cases - before);
+}
+
 // Activations as src/backend/cpu/table.rs's checkasm `activations`: per 32-value block all zero,
 // subnormal (e rounds to 0 or is coarse; with `subnormal`), integers on half steps with max 127
 // (d = 1, ties to even), a single -3, or random times 10^(-e10..e10).
@@ -866,6 +941,8 @@ int main(int argc, char **argv) {
         test_dot_q_f32("dot_q8_0_f32_neon", (const void *)lanner_dot_q8_0_f32_neon, Q8_0);
         test_dot_q_f32("dot_q4_0_f32_neon", (const void *)lanner_dot_q4_0_f32_neon, Q4_0);
         test_dot_q_f32("dot_q4_1_f32_neon", (const void *)lanner_dot_q4_1_f32_neon, Q4_1);
+        test_dot_half_f32("dot_f16_f32_neon", (const void *)lanner_dot_f16_f32_neon, 0);
+        test_dot_half_f32("dot_bf16_f32_neon", (const void *)lanner_dot_bf16_f32_neon, 1);
         test_quantize_q8a();
     }
     static const void *const q8a_dots[] = {

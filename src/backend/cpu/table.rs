@@ -761,6 +761,8 @@ mod arm {
         fn lanner_dot_q8_0_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q4_0_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q4_1_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_dot_f16_f32_neon(w: *const u8, x: *const f32, n: usize) -> f32;
+        fn lanner_dot_bf16_f32_neon(w: *const u8, x: *const f32, n: usize) -> f32;
         fn lanner_gemm_f32_4x4_neon(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
         fn lanner_gemm_packed_8x12_neon(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
     }
@@ -795,6 +797,8 @@ mod arm {
     row_kernel!(dot_q8_0_f32_neon, lanner_dot_q8_0_f32_neon, 32, 34);
     row_kernel!(dot_q4_0_f32_neon, lanner_dot_q4_0_f32_neon, 32, 18);
     row_kernel!(dot_q4_1_f32_neon, lanner_dot_q4_1_f32_neon, 32, 20);
+    row_kernel!(dot_f16_f32_neon, lanner_dot_f16_f32_neon, 1, 2);
+    row_kernel!(dot_bf16_f32_neon, lanner_dot_bf16_f32_neon, 1, 2);
 
     fn quantize_q8a_neon(x: &[f32], qs: &mut [i8], ds: &mut [f32]) {
         let nb = x.len() / 32;
@@ -848,6 +852,8 @@ mod arm {
         k.dot_row_f32[type_index(GgmlType::Q8_0)] = Some((dot_q8_0_f32_neon, "dot_q8_0_f32_neon"));
         k.dot_row_f32[type_index(GgmlType::Q4_0)] = Some((dot_q4_0_f32_neon, "dot_q4_0_f32_neon"));
         k.dot_row_f32[type_index(GgmlType::Q4_1)] = Some((dot_q4_1_f32_neon, "dot_q4_1_f32_neon"));
+        k.dot_row_f32[type_index(GgmlType::F16)] = Some((dot_f16_f32_neon, "dot_f16_f32_neon"));
+        k.dot_row_f32[type_index(GgmlType::BF16)] = Some((dot_bf16_f32_neon, "dot_bf16_f32_neon"));
         k.gemm_f32_4x4 = gemm_f32_4x4_neon;
         k.gemm_k_multiple = 4;
         k.gemm_name = "gemm_f32_4x4_neon";
