@@ -5,7 +5,9 @@
 //   extern "C" fn lanner_dot_q8_0_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
 //   extern "C" fn lanner_dot_q4_0_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
 //   extern "C" fn lanner_dot_q4_1_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
-// Scalar reference: crate::quant::dot_f32(GgmlType::Q8_0 / Q4_0 / Q4_1, w, x).
+//   extern "C" fn lanner_dot_f16_f32_neon(w: *const u8, x: *const f32, n: usize) -> f32;
+//   extern "C" fn lanner_dot_bf16_f32_neon(w: *const u8, x: *const f32, n: usize) -> f32;
+// Scalar reference: crate::quant::dot_f32(GgmlType::Q8_0 / Q4_0 / Q4_1 / F16 / BF16, w, x).
 // Blocks of 32 weights; no alignment required (Q8_0 blocks are 34 bytes, Q4_0 18, Q4_1 20); reads
 // exactly nblocks blocks and 32 * nblocks floats.
 // Registers: x0 = w (advances one block per iteration), x1 = x (advances 32 floats),
@@ -135,5 +137,89 @@ FUNC lanner_dot_q4_1_f32_neon
         HSUM_V0
         ret
 ENDFUNC lanner_dot_q4_1_f32_neon
+
+// ---- F16 / BF16: n weights of 2 bytes (any n, no alignment: w may start at an odd address) ----
+// sum(w[i] * x[i]) with w[i] widened exactly to f32: F16 by fcvtl / fcvtl2 (fcvt for the tail),
+// BF16 by shll / shll2 #16 (its bits are the high half of an f32).
+// Registers: x0 = w, x1 = x (both advance), x2 = n, x3 = loop count, v0-v3 = four 4-lane
+// accumulators, v4-v7 = x chunks, v16 / v17 = 16 weights, v18-v21 = them as f32.
+
+// \dst.4s = weights 0..4 / 4..8 of the 8 in \src (f16 or bf16).
+.macro  WIDEN_LO kind, dst, src
+.ifc \kind, f16
+        fcvtl   \dst\().4s, \src\().4h
+.else
+        shll    \dst\().4s, \src\().4h, #16
+.endif
+.endm
+.macro  WIDEN_HI kind, dst, src
+.ifc \kind, f16
+        fcvtl2  \dst\().4s, \src\().8h
+.else
+        shll2   \dst\().4s, \src\().8h, #16
+.endif
+.endm
+
+.macro  DOT_HALF kind
+        movi    v0.16b, #0
+        movi    v1.16b, #0
+        movi    v2.16b, #0
+        movi    v3.16b, #0
+        lsr     x3, x2, #4                      // 16-value chunks
+        cbz     x3, .L\kind\()_4
+.L\kind\()_16:                                  // main loop: acc[j] += w[16i+4j..] * x[16i+4j..]
+        ldp     q16, q17, [x0], #32
+        ld1     {v4.4s, v5.4s, v6.4s, v7.4s}, [x1], #64
+        WIDEN_LO \kind, v18, v16
+        WIDEN_HI \kind, v19, v16
+        WIDEN_LO \kind, v20, v17
+        WIDEN_HI \kind, v21, v17
+        fmla    v0.4s, v18.4s, v4.4s
+        fmla    v1.4s, v19.4s, v5.4s
+        fmla    v2.4s, v20.4s, v6.4s
+        fmla    v3.4s, v21.4s, v7.4s
+        subs    x3, x3, #1
+        b.ne    .L\kind\()_16
+.L\kind\()_4:                                   // 4-value chunks of the remaining n % 16
+        ubfx    x3, x2, #2, #2                  // (n % 16) / 4
+        cbz     x3, .L\kind\()_reduce
+.L\kind\()_4loop:
+        ldr     d16, [x0], #8
+        ldr     q4, [x1], #16
+        WIDEN_LO \kind, v18, v16
+        fmla    v0.4s, v18.4s, v4.4s
+        subs    x3, x3, #1
+        b.ne    .L\kind\()_4loop
+.L\kind\()_reduce:                              // s0 = (acc0 + acc1) + (acc2 + acc3), lanes summed
+        fadd    v0.4s, v0.4s, v1.4s
+        fadd    v2.4s, v2.4s, v3.4s
+        fadd    v0.4s, v0.4s, v2.4s
+        HSUM_V0
+        ands    x3, x2, #3                      // scalar remainder: n % 4 values
+        b.eq    .L\kind\()_done
+.L\kind\()_tail:
+.ifc \kind, f16
+        ldr     h1, [x0], #2
+        fcvt    s1, h1
+.else
+        ldrh    w4, [x0], #2
+        lsl     w4, w4, #16
+        fmov    s1, w4
+.endif
+        ldr     s2, [x1], #4
+        fmadd   s0, s1, s2, s0                  // s += w[i] * x[i]
+        subs    x3, x3, #1
+        b.ne    .L\kind\()_tail
+.L\kind\()_done:
+        ret
+.endm
+
+FUNC lanner_dot_f16_f32_neon
+        DOT_HALF f16
+ENDFUNC lanner_dot_f16_f32_neon
+
+FUNC lanner_dot_bf16_f32_neon
+        DOT_HALF bf16
+ENDFUNC lanner_dot_bf16_f32_neon
 
         .section .note.GNU-stack,"",%progbits

@@ -9,10 +9,13 @@
 //   ref_gemm_packed       crate::backend::cpu::reference::gemm_packed (bit-exact: fmaf in k order)
 //   ref_dot_q_f32         crate::quant::dot_f32 with the Q8_0 / Q4_0 / Q4_1 block decoders of
 //                         src/quant/legacy.rs
+//   ref_dot_half_f32      crate::quant::dot_f32 for F16 / BF16 (64-value chunks, each summed in
+//                         sequence, then the chunk sums in sequence)
 //   ref_quantize_q8a      crate::quant::q8a::quantize (bit-exact: IEEE divisions, the fma, ties
 //                         to even)
-//   ref_dot_q8a           crate::quant::q8a::dot for Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q4_K / Q6_K, and
-//                         q8a::dot_magnitude (the scale of the tolerance)
+//   ref_dot_q8a           crate::quant::q8a::dot for Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K /
+//                         Q5_K / Q6_K / Q2_K / Q3_K, and q8a::dot_magnitude (the scale of the
+//                         tolerance); q3_k_scales as src/quant/kquants.rs
 //
 // What is checked, for every kernel the CPU can run (dotprod kernels only when the kernel's HWCAP
 // bit is set, as lanner's run-time dispatch does):
@@ -65,6 +68,8 @@ void lanner_gemm_f32_4x4_neon(const float *w, size_t ldw, const float *x, size_t
 float lanner_dot_q8_0_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
 float lanner_dot_q4_0_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
 float lanner_dot_q4_1_f32_neon(const uint8_t *w, const float *x, size_t nblocks);
+float lanner_dot_f16_f32_neon(const uint8_t *w, const float *x, size_t n);
+float lanner_dot_bf16_f32_neon(const uint8_t *w, const float *x, size_t n);
 void lanner_quantize_q8a_neon(const float *x, int8_t *qs, float *ds, size_t nblocks);
 #define Q8A_DOT(T) void lanner_dot_##T##_q8a_dotprod(const uint8_t *w, const int8_t *qs, const float *ds, \
                                                     size_t nblocks, size_t nrows, float *out);
@@ -72,8 +77,12 @@ Q8A_DOT(q8_0)
 Q8A_DOT(q4_0)
 Q8A_DOT(q4_1)
 Q8A_DOT(q5_0)
+Q8A_DOT(q5_1)
 Q8A_DOT(q4_k)
+Q8A_DOT(q5_k)
 Q8A_DOT(q6_k)
+Q8A_DOT(q2_k)
+Q8A_DOT(q3_k)
 
 // ---- the callee-saved register check (checked_call.S) ----
 uint64_t lanner_canary[18];   // loaded into x19-x28, d8-d15 before the call
@@ -248,6 +257,25 @@ static float ref_dot_q_f32(enum QType t, const uint8_t *w, const float *x, size_
     return sum;
 }
 
+// crate::quant::dot_f32 for F16 (bf16 = 0) / BF16 (bf16 = 1): each weight widened exactly, the
+// products of each 64-value chunk summed in order, the chunk sums in order.
+static float half_at(const uint8_t *p, int bf16) {
+    if (!bf16) return f16_at(p);
+    uint32_t u = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 24;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+static float ref_dot_half_f32(int bf16, const uint8_t *w, const float *x, size_t n) {
+    float sum = 0;
+    for (size_t i = 0; i < n; i += 64) {
+        float s = 0;
+        for (size_t j = i; j < n && j < i + 64; j++) s += half_at(w + 2 * j, bf16) * x[j];
+        sum += s;
+    }
+    return sum;
+}
+
 // ---- Q8A (src/quant/q8a.rs) ----
 
 // q8a::quantize. round_ties_even then `as i32` (saturating) then clamp: nearbyintf in the default
@@ -283,10 +311,11 @@ static void ref_quantize_q8a(const float *x, int8_t *qs, float *ds, size_t nb) {
     }
 }
 
-enum WType { W_Q8_0, W_Q4_0, W_Q4_1, W_Q5_0, W_Q4_K, W_Q6_K };
-static const char *const WNAME[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q4_k", "q6_k"};
-static const size_t WBYTES[] = {34, 18, 20, 22, 144, 210};
-static const size_t WVALS[] = {32, 32, 32, 32, 256, 256};
+// W_Q5_1 is the last legacy (32-value) type.
+enum WType { W_Q8_0, W_Q4_0, W_Q4_1, W_Q5_0, W_Q5_1, W_Q4_K, W_Q5_K, W_Q6_K, W_Q2_K, W_Q3_K };
+static const char *const WNAME[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k", "q2_k", "q3_k"};
+static const size_t WBYTES[] = {34, 18, 20, 22, 24, 144, 176, 210, 84, 110};
+static const size_t WVALS[] = {32, 32, 32, 32, 32, 256, 256, 256, 256, 256};
 
 // q8a::scale_min_k4
 static void scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
@@ -296,6 +325,14 @@ static void scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
     } else {
         *sc = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
         *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// kquants::q3_k_scales: the 16 signed 6-bit scales of a Q3_K block from its 12 bytes.
+static void q3_k_scales(const uint8_t *s, int32_t *out) {
+    for (int j = 0; j < 16; j++) {
+        int low = j < 8 ? s[j] & 0x0F : s[j - 8] >> 4, high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+        out[j] = (low | high << 4) - 32;
     }
 }
 
@@ -315,20 +352,41 @@ static void ref_levels(enum WType t, const uint8_t *wb, int32_t *lv) {
         }
         break;
     }
-    case W_Q5_0: {
-        uint32_t qh = (uint32_t)wb[2] | (uint32_t)wb[3] << 8 | (uint32_t)wb[4] << 16 | (uint32_t)wb[5] << 24;
+    case W_Q5_0:
+    case W_Q5_1: {
+        // Q5_0: levels q - 16; Q5_1: levels q (and a min)
+        int o = t == W_Q5_0 ? 2 : 4, off = t == W_Q5_0 ? 16 : 0;
+        uint32_t qh = (uint32_t)wb[o] | (uint32_t)wb[o + 1] << 8 | (uint32_t)wb[o + 2] << 16 | (uint32_t)wb[o + 3] << 24;
         for (int j = 0; j < 16; j++) {
-            lv[j] = (int32_t)((wb[6 + j] & 0x0F) | ((qh >> j) & 1) << 4) - 16;
-            lv[j + 16] = (int32_t)((wb[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16;
+            lv[j] = (int32_t)((wb[o + 4 + j] & 0x0F) | ((qh >> j) & 1) << 4) - off;
+            lv[j + 16] = (int32_t)((wb[o + 4 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - off;
         }
         break;
     }
     case W_Q4_K:
+    case W_Q5_K: {
+        // Q5_K: qh[32] before the nibbles; bit 2c of qh[l] is the fifth bit of element 64 c + l,
+        // bit 2c + 1 that of element 64 c + 32 + l
+        const uint8_t *qs = wb + (t == W_Q4_K ? 16 : 48);
         for (int c = 0; c < 4; c++)
             for (int l = 0; l < 32; l++) {
-                lv[64 * c + l] = wb[16 + 32 * c + l] & 0x0F;
-                lv[64 * c + 32 + l] = wb[16 + 32 * c + l] >> 4;
+                int h0 = t == W_Q4_K ? 0 : (wb[16 + l] >> (2 * c)) & 1, h1 = t == W_Q4_K ? 0 : (wb[16 + l] >> (2 * c + 1)) & 1;
+                lv[64 * c + l] = (qs[32 * c + l] & 0x0F) | h0 << 4;
+                lv[64 * c + 32 + l] = (qs[32 * c + l] >> 4) | h1 << 4;
             }
+        break;
+    }
+    case W_Q2_K:
+        // element 128 h + 32 s + l (l < 32): bits 2 s, 2 s + 1 of qs[32 h + l]
+        for (int i = 0; i < 256; i++) lv[i] = (wb[16 + 32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3;
+        break;
+    case W_Q3_K:
+        // ... minus 4 unless bit 4 h + s of hmask[l] is set
+        for (int i = 0; i < 256; i++) {
+            int h = i / 128, s = (i / 32) % 4, k = i % 32;
+            int low = (wb[32 + 32 * h + k] >> (2 * s)) & 3, high = (wb[k] >> (4 * h + s)) & 1;
+            lv[i] = (low | high << 2) - 4;
+        }
         break;
     case W_Q6_K:
         for (int h = 0; h < 2; h++) {
@@ -357,19 +415,20 @@ static float ref_dot_q8a(enum WType t, const uint8_t *w, const int8_t *qs, const
     for (size_t i = 0; i < nb; i++) {
         const uint8_t *wb = w + i * WBYTES[t];
         ref_levels(t, wb, lv);
-        if (t <= W_Q5_0) {
+        if (t <= W_Q5_1) {
+            int has_min = t == W_Q4_1 || t == W_Q5_1;
             float dx = ds[2 * i], sx = ds[2 * i + 1], dw = f16_at(wb);
             int64_t isum = 0;
             for (int j = 0; j < 32; j++) isum += (int64_t)lv[j] * AINT(32 * i + j);
             float term = (dw * dx) * (float)isum;
-            if (t == W_Q4_1) term += f16_at(wb + 2) * sx;
+            if (has_min) term += f16_at(wb + 2) * sx;
             sum += term;
-            float mw = t == W_Q4_1 ? f16_at(wb + 2) : 0.0f;
-            double minp = t == W_Q4_1 ? fabsf(mw) : t == W_Q4_0 ? 8.0 * fabsf(dw) : t == W_Q5_0 ? 16.0 * fabsf(dw)
-                                                                                  : 128.0 * fabsf(dw);
+            float mw = has_min ? f16_at(wb + 2) : 0.0f;
+            double minp = has_min ? fabsf(mw) : t == W_Q4_0 ? 8.0 * fabsf(dw) : t == W_Q5_0 ? 16.0 * fabsf(dw)
+                                                                              : 128.0 * fabsf(dw);
             for (int j = 0; j < 32; j++)
                 m += (fabs((double)dw * lv[j] + mw) + 2 * minp) * fabs((double)dx * AINT(32 * i + j));
-        } else if (t == W_Q4_K) {
+        } else if (t == W_Q4_K || t == W_Q5_K) {
             float d = f16_at(wb), dmin = f16_at(wb + 2);
             for (int j = 0; j < 8; j++) {
                 int sc, mn;
@@ -382,6 +441,44 @@ static float ref_dot_q8a(enum WType t, const uint8_t *w, const int8_t *qs, const
                 for (int l = 0; l < 32; l++)
                     m += (fabs((double)d * sc * lv[32 * j + l] - (double)dmin * mn) + 2 * fabs((double)dmin * mn)) *
                          fabs((double)dx * AINT(32 * b + l));
+            }
+        } else if (t == W_Q2_K) {
+            float d = f16_at(wb + 80), dmin = f16_at(wb + 82);
+            for (int j = 0; j < 8; j++) {
+                size_t b = 8 * i + j;
+                int64_t si = 0, mi = 0;
+                for (int k = 0; k < 2; k++) {
+                    int64_t sc = wb[2 * j + k] & 0x0F, mn = wb[2 * j + k] >> 4;
+                    for (int l = 0; l < 16; l++) {
+                        si += sc * lv[32 * j + 16 * k + l] * AINT(32 * b + 16 * k + l);
+                        mi += mn * AINT(32 * b + 16 * k + l);
+                    }
+                }
+                float e = ds[2 * b];
+                sum += (d * e) * (float)si - (dmin * e) * (float)mi;
+                for (int l = 0; l < 32; l++) {
+                    int sb = wb[2 * j + l / 16];
+                    double mn = fabs((double)dmin * (sb >> 4));
+                    m += (fabs((double)d * (sb & 15) * lv[32 * j + l] - (double)dmin * (sb >> 4)) + 2 * mn) *
+                         fabs((double)e * AINT(32 * b + l));
+                }
+            }
+        } else if (t == W_Q3_K) {
+            float d = f16_at(wb + 108);
+            int32_t sc[16];
+            q3_k_scales(wb + 96, sc);
+            for (int j = 0; j < 8; j++) {
+                size_t b = 8 * i + j;
+                int64_t s0 = sc[2 * j], s1 = sc[2 * j + 1], i0 = 0, i1 = 0;
+                for (int l = 0; l < 16; l++) {
+                    i0 += (int64_t)lv[32 * j + l] * AINT(32 * b + l);
+                    i1 += (int64_t)lv[32 * j + 16 + l] * AINT(32 * b + 16 + l);
+                }
+                sum += (d * ds[2 * b]) * (float)(s0 * i0 + s1 * i1);
+                for (int l = 0; l < 32; l++) {
+                    double sd = fabs((double)d * (l < 16 ? s0 : s1));
+                    m += (sd * abs(lv[32 * j + l]) + 2 * 4 * sd) * fabs((double)ds[2 * b] * AINT(32 * b + l));
+                }
             }
         } else {
             float d = f16_at(wb + 208);
@@ -618,6 +715,58 @@ static void test_dot_q_f32(const char *name, const void *fn, enum QType t) {
     printf("ok   %-25s %4d cases\n", name, g_cases - before);
 }
 
+// F16 / BF16 rows of every length around the kernels' 4- and 16-value steps, weights 1 byte past a
+// 16-byte boundary (place 1; odd addresses, as Rust's byte slices allow); random weights (f16: a
+// random f32 times 2^(-8..8) rounded to f16, so subnormals too; bf16: a random f32's high half)
+// or, exact, small integers.
+static void test_dot_half_f32(const char *name, const void *fn, int bf16) {
+    static const size_t lens[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 18, 31, 33, 48, 63, 64, 65, 127, 129, 1000,
+                                  4864};
+    static const int places[] = {END_AT_GUARD, 0, 1};
+    int before = g_cases;
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+        for (int pi = 0; pi < 3; pi++)
+            for (int exact = 0; exact < 2; exact++) {
+                size_t n = lens[li];
+                int pw = places[pi], px = places[pi] == 1 ? 4 : places[pi];
+                snprintf(g_ctx, sizeof g_ctx, "%s n=%zu place=%d exact=%d", name, n, pw, exact);
+                Guarded gw, gx;
+                uint8_t *w = galloc(&gw, 2 * n, pw);
+                float *x = galloc(&gx, n * 4, px);
+                for (size_t i = 0; i < n; i++) {
+                    float v = exact ? (float)rng_int(&g_rng, -16, 16)
+                                    : rng_f32(&g_rng) * ldexpf(1.0f, rng_int(&g_rng, bf16 ? -40 : -20, bf16 ? 40 : 8));
+                    if (bf16) {
+                        uint32_t u;
+                        memcpy(&u, &v, 4);
+                        w[2 * i] = (uint8_t)(u >> 16);
+                        w[2 * i + 1] = (uint8_t)(u >> 24);
+                    } else {
+                        put_f16(w + 2 * i, v);
+                    }
+                    x[i] = exact ? (float)rng_int(&g_rng, -16, 16) : rng_f32(&g_rng);
+                }
+                uint8_t *cw = malloc(2 * n + 1);
+                float *cx = malloc(n * 4 + 4);
+                memcpy(cw, w, 2 * n);
+                memcpy(cx, x, n * 4);
+                float want = ref_dot_half_f32(bf16, w, x, n), mag = 0;
+                for (size_t i = 0; i < n; i++) mag += fabsf(half_at(w + 2 * i, bf16) * x[i]);
+                float got = call_f(fn, U(w), U(x), n);
+                // depth: 64 + n / 64 additions in the reference, n / 16 + 8 in the kernel
+                float tol = exact ? 0.0f : (float)(n / 64 + n / 16 + 72) * FLT_EPSILON * mag;
+                if (!close_enough(got, want, tol, exact))
+                    fail("%.9g vs reference %.9g (|diff| %.3g, tolerance %.3g)", got, want, fabsf(got - want), tol);
+                if (memcmp(w, cw, 2 * n) || memcmp(x, cx, n * 4)) fail("an input changed");
+                free(cw);
+                free(cx);
+                gfree(&gw);
+                gfree(&gx);
+                g_cases++;
+            }
+    printf("ok   %-25s %4d cases\n", name, g_cases - before);
+}
+
 // Activations as src/backend/cpu/table.rs's checkasm `activations`: per 32-value block all zero,
 // subnormal (e rounds to 0 or is coarse; with `subnormal`), integers on half steps with max 127
 // (d = 1, ties to even), a single -3, or random times 10^(-e10..e10).
@@ -688,7 +837,7 @@ static void test_quantize_q8a(void) {
 // Random weight blocks: every byte random (levels, qh bits, 6-bit and i8 sub-scales over their
 // whole range), every f16 scale field a random finite value times 10^(-4..4), as the Rust tests.
 static void fill_weights(enum WType t, uint8_t *w, size_t nblocks) {
-    static const int f16s[][2] = {{0, -1}, {0, -1}, {0, 2}, {0, -1}, {0, 2}, {208, -1}};
+    static const int f16s[][2] = {{0, -1}, {0, -1}, {0, 2}, {0, -1}, {0, 2}, {0, 2}, {0, 2}, {208, -1}, {80, 82}, {108, -1}};
     for (size_t i = 0; i < nblocks; i++) {
         uint8_t *b = w + i * WBYTES[t];
         for (size_t j = 0; j < WBYTES[t]; j++) b[j] = (uint8_t)rng_next(&g_rng);
@@ -703,8 +852,8 @@ static void test_dot_q8a(enum WType t, const void *fn) {
     static const size_t legacy[] = {0, 1, 2, 3, 4, 5, 7, 18, 19, 48, 152}, kq[] = {0, 1, 2, 3, 5, 6, 19};
     static const size_t rows[] = {1, 2, 3, 5, 0};
     static const int places[] = {END_AT_GUARD, 0, 1};
-    const size_t *counts = t <= W_Q5_0 ? legacy : kq;
-    size_t ncounts = t <= W_Q5_0 ? sizeof legacy / sizeof *legacy : sizeof kq / sizeof *kq;
+    const size_t *counts = t <= W_Q5_1 ? legacy : kq;
+    size_t ncounts = t <= W_Q5_1 ? sizeof legacy / sizeof *legacy : sizeof kq / sizeof *kq;
     const uint32_t guard = 0x7fc0dead;
     char name[64];
     snprintf(name, sizeof name, "dot_%s_q8a_dotprod", WNAME[t]);
@@ -792,14 +941,18 @@ int main(int argc, char **argv) {
         test_dot_q_f32("dot_q8_0_f32_neon", (const void *)lanner_dot_q8_0_f32_neon, Q8_0);
         test_dot_q_f32("dot_q4_0_f32_neon", (const void *)lanner_dot_q4_0_f32_neon, Q4_0);
         test_dot_q_f32("dot_q4_1_f32_neon", (const void *)lanner_dot_q4_1_f32_neon, Q4_1);
+        test_dot_half_f32("dot_f16_f32_neon", (const void *)lanner_dot_f16_f32_neon, 0);
+        test_dot_half_f32("dot_bf16_f32_neon", (const void *)lanner_dot_bf16_f32_neon, 1);
         test_quantize_q8a();
     }
     static const void *const q8a_dots[] = {
         (const void *)lanner_dot_q8_0_q8a_dotprod, (const void *)lanner_dot_q4_0_q8a_dotprod,
         (const void *)lanner_dot_q4_1_q8a_dotprod, (const void *)lanner_dot_q5_0_q8a_dotprod,
-        (const void *)lanner_dot_q4_k_q8a_dotprod, (const void *)lanner_dot_q6_k_q8a_dotprod,
+        (const void *)lanner_dot_q5_1_q8a_dotprod, (const void *)lanner_dot_q4_k_q8a_dotprod,
+        (const void *)lanner_dot_q5_k_q8a_dotprod, (const void *)lanner_dot_q6_k_q8a_dotprod,
+        (const void *)lanner_dot_q2_k_q8a_dotprod, (const void *)lanner_dot_q3_k_q8a_dotprod,
     };
-    for (int t = W_Q8_0; t <= W_Q6_K; t++) {
+    for (int t = W_Q8_0; t <= W_Q3_K; t++) {
         if (dotprod) test_dot_q8a((enum WType)t, q8a_dots[t]);
         else printf("skip dot_%s_q8a_dotprod     (CPU lacks ASIMDDP, as lanner's dispatch would skip it)\n", WNAME[t]);
     }

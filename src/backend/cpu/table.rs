@@ -751,12 +751,18 @@ mod arm {
         fn lanner_dot_q4_0_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_1_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q5_0_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_1_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q4_k_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q5_k_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_q6_k_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q2_k_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
+        fn lanner_dot_q3_k_q8a_dotprod(w: *const u8, qs: *const i8, ds: *const f32, nblocks: usize, nrows: usize, out: *mut f32);
         fn lanner_dot_f32_neon(a: *const f32, b: *const f32, n: usize) -> f32;
         fn lanner_dot_q8_0_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q4_0_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
         fn lanner_dot_q4_1_f32_neon(w: *const u8, x: *const f32, nblocks: usize) -> f32;
+        fn lanner_dot_f16_f32_neon(w: *const u8, x: *const f32, n: usize) -> f32;
+        fn lanner_dot_bf16_f32_neon(w: *const u8, x: *const f32, n: usize) -> f32;
         fn lanner_gemm_f32_4x4_neon(w: *const f32, ldw: usize, x: *const f32, ldx: usize, k: usize, c: *mut f32, ldc: usize);
         fn lanner_gemm_packed_8x12_neon(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
     }
@@ -791,6 +797,8 @@ mod arm {
     row_kernel!(dot_q8_0_f32_neon, lanner_dot_q8_0_f32_neon, 32, 34);
     row_kernel!(dot_q4_0_f32_neon, lanner_dot_q4_0_f32_neon, 32, 18);
     row_kernel!(dot_q4_1_f32_neon, lanner_dot_q4_1_f32_neon, 32, 20);
+    row_kernel!(dot_f16_f32_neon, lanner_dot_f16_f32_neon, 1, 2);
+    row_kernel!(dot_bf16_f32_neon, lanner_dot_bf16_f32_neon, 1, 2);
 
     fn quantize_q8a_neon(x: &[f32], qs: &mut [i8], ds: &mut [f32]) {
         let nb = x.len() / 32;
@@ -823,6 +831,10 @@ mod arm {
     q8a_kernel!(dot_q5_0_q8a_dotprod, lanner_dot_q5_0_q8a_dotprod, 32, 22);
     q8a_kernel!(dot_q4_k_q8a_dotprod, lanner_dot_q4_k_q8a_dotprod, 256, 144);
     q8a_kernel!(dot_q6_k_q8a_dotprod, lanner_dot_q6_k_q8a_dotprod, 256, 210);
+    q8a_kernel!(dot_q5_1_q8a_dotprod, lanner_dot_q5_1_q8a_dotprod, 32, 24);
+    q8a_kernel!(dot_q5_k_q8a_dotprod, lanner_dot_q5_k_q8a_dotprod, 256, 176);
+    q8a_kernel!(dot_q2_k_q8a_dotprod, lanner_dot_q2_k_q8a_dotprod, 256, 84);
+    q8a_kernel!(dot_q3_k_q8a_dotprod, lanner_dot_q3_k_q8a_dotprod, 256, 110);
 
     fn dot_f32_neon(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
@@ -840,6 +852,8 @@ mod arm {
         k.dot_row_f32[type_index(GgmlType::Q8_0)] = Some((dot_q8_0_f32_neon, "dot_q8_0_f32_neon"));
         k.dot_row_f32[type_index(GgmlType::Q4_0)] = Some((dot_q4_0_f32_neon, "dot_q4_0_f32_neon"));
         k.dot_row_f32[type_index(GgmlType::Q4_1)] = Some((dot_q4_1_f32_neon, "dot_q4_1_f32_neon"));
+        k.dot_row_f32[type_index(GgmlType::F16)] = Some((dot_f16_f32_neon, "dot_f16_f32_neon"));
+        k.dot_row_f32[type_index(GgmlType::BF16)] = Some((dot_bf16_f32_neon, "dot_bf16_f32_neon"));
         k.gemm_f32_4x4 = gemm_f32_4x4_neon;
         k.gemm_k_multiple = 4;
         k.gemm_name = "gemm_f32_4x4_neon";
@@ -849,13 +863,17 @@ mod arm {
         if tier < Tier::NeonDotprod {
             return;
         }
-        let q8a: [(GgmlType, super::DotQ8a, &'static str); 6] = [
+        let q8a: [(GgmlType, super::DotQ8a, &'static str); 10] = [
             (GgmlType::Q8_0, dot_q8_0_q8a_dotprod, "dot_q8_0_q8a_dotprod"),
             (GgmlType::Q4_0, dot_q4_0_q8a_dotprod, "dot_q4_0_q8a_dotprod"),
             (GgmlType::Q4_1, dot_q4_1_q8a_dotprod, "dot_q4_1_q8a_dotprod"),
             (GgmlType::Q5_0, dot_q5_0_q8a_dotprod, "dot_q5_0_q8a_dotprod"),
+            (GgmlType::Q5_1, dot_q5_1_q8a_dotprod, "dot_q5_1_q8a_dotprod"),
             (GgmlType::Q4_K, dot_q4_k_q8a_dotprod, "dot_q4_k_q8a_dotprod"),
+            (GgmlType::Q5_K, dot_q5_k_q8a_dotprod, "dot_q5_k_q8a_dotprod"),
             (GgmlType::Q6_K, dot_q6_k_q8a_dotprod, "dot_q6_k_q8a_dotprod"),
+            (GgmlType::Q2_K, dot_q2_k_q8a_dotprod, "dot_q2_k_q8a_dotprod"),
+            (GgmlType::Q3_K, dot_q3_k_q8a_dotprod, "dot_q3_k_q8a_dotprod"),
         ];
         for (t, f, name) in q8a {
             k.dot_rows_q8a[type_index(t)] = Some((f, name));
