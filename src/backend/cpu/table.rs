@@ -127,6 +127,57 @@ pub fn type_index(t: crate::quant::GgmlType) -> usize {
     crate::quant::ALL_TYPES.iter().position(|&x| x == t).unwrap()
 }
 
+// Safe wrappers of asm entry points, shared by the architectures' modules below: each checks the
+// lengths its kernel trusts, once per call; the tier (and so the instruction set) was checked
+// when the table was filled.
+
+/// Wrap a packed GEMM microkernel of tile `$mr` x `$nr`: checks the panels' lengths.
+#[allow(unused_macros)]
+macro_rules! packed_kernel {
+    ($name:ident, $asm:ident, $mr:expr, $nr:expr) => {
+        /// # Safety
+        /// See `super::PackedKernel`.
+        unsafe fn $name(wp: &[f32], xp: &[f32], kc: usize, c: *mut f32, ldc: usize, fresh: bool) {
+            assert!(wp.len() >= kc * $nr && xp.len() >= kc * $mr && ldc >= $nr, "packed gemm: short panels");
+            // SAFETY: panels checked above, C by the caller's contract; the tier was checked
+            // when the table was filled.
+            unsafe { $asm(wp.as_ptr(), xp.as_ptr(), kc, c, ldc, fresh as usize) }
+        }
+    };
+}
+
+/// Wrap a fused row kernel (`$elems` values in `$bytes` per block; F16 / BF16: 1 in 2).
+#[allow(unused_macros)]
+macro_rules! row_kernel {
+    ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
+        #[allow(clippy::modulo_one)] // F16 / BF16: one value per "block"
+        fn $name(w: &[u8], x: &[f32]) -> f32 {
+            let nb = x.len() / $elems;
+            assert!(x.len() % $elems == 0 && w.len() == nb * $bytes, "row kernel: length mismatch");
+            // SAFETY: tier checked when the table was filled; exactly nb blocks are read.
+            unsafe { $asm(w.as_ptr(), x.as_ptr(), nb) }
+        }
+    };
+}
+
+/// Wrap a weight rows x Q8A kernel (`$elems` values in `$bytes` per weight block).
+#[allow(unused_macros)]
+macro_rules! q8a_kernel {
+    ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
+        fn $name(w: &[u8], a: $crate::quant::q8a::Q8a<'_>, out: &mut [f32]) {
+            let n = a.qs.len() / 2;
+            let nb = n / $elems;
+            assert!(
+                n % $elems == 0 && a.qs.len() == 2 * n && a.ds.len() == n / 16 && w.len() == out.len() * nb * $bytes,
+                "q8a kernel: length mismatch"
+            );
+            // SAFETY: tier checked when the table was filled; out.len() rows of nb weight
+            // blocks, 2 n int8 values and n / 16 scales are read, out.len() floats written.
+            unsafe { $asm(w.as_ptr(), a.qs.as_ptr(), a.ds.as_ptr(), nb, out.len(), out.as_mut_ptr()) }
+        }
+    };
+}
+
 impl Kernels {
     /// The table for `tier` (which must not exceed what the CPU supports).
     pub fn for_tier(tier: Tier) -> Kernels {
@@ -237,7 +288,6 @@ pub(crate) mod x86 {
     use super::{reference, Kernels, Tier};
 
     use super::type_index;
-    use crate::quant::q8a::Q8a;
     use crate::quant::GgmlType;
 
     extern "C" {
@@ -370,19 +420,6 @@ pub(crate) mod x86 {
 
     attn_kernels!(attn_scores_avx2, attn_softmax_avx2, attn_accum_avx2, lanner_attn_scores_avx2, lanner_attn_softmax_avx2, lanner_attn_accum_avx2);
 
-    /// Wrap a packed GEMM microkernel: checks the panels' lengths (the asm trusts them).
-    macro_rules! packed_kernel {
-        ($name:ident, $asm:ident, $mr:expr, $nr:expr) => {
-            /// # Safety
-            /// See `super::PackedKernel`.
-            unsafe fn $name(wp: &[f32], xp: &[f32], kc: usize, c: *mut f32, ldc: usize, fresh: bool) {
-                assert!(wp.len() >= kc * $nr && xp.len() >= kc * $mr && ldc >= $nr, "packed gemm: short panels");
-                // SAFETY: panels checked above, C by the caller's contract; the tier was checked
-                // when the table was filled.
-                unsafe { $asm(wp.as_ptr(), xp.as_ptr(), kc, c, ldc, fresh as usize) }
-            }
-        };
-    }
     packed_kernel!(gemm_packed_12x32_avx512, lanner_gemm_packed_12x32_avx512, 12, 32);
 
     fn transpose_16x16_avx512(src: &[f32], lds: usize, dst: &mut [f32], ldd: usize) {
@@ -408,18 +445,6 @@ pub(crate) mod x86 {
     q8a_gemm_kernel!(gemm_q8a_6x32_u32_avx512vnni, lanner_gemm_q8a_6x32_u32_avx512vnni, 8);
     q8a_gemm_kernel!(gemm_q8a_6x32_u16_avx512vnni, lanner_gemm_q8a_6x32_u16_avx512vnni, 4);
 
-    /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
-    macro_rules! row_kernel {
-        ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
-            #[allow(clippy::modulo_one)] // F16 / BF16: one value per "block"
-            fn $name(w: &[u8], x: &[f32]) -> f32 {
-                let nb = x.len() / $elems;
-                assert!(x.len() % $elems == 0 && w.len() == nb * $bytes, "row kernel: length mismatch");
-                // SAFETY: tier checked when the table was filled; exactly nb blocks are read.
-                unsafe { $asm(w.as_ptr(), x.as_ptr(), nb) }
-            }
-        };
-    }
     row_kernel!(dot_q8_0_f32_avx512, lanner_dot_q8_0_f32_avx512, 32, 34);
     row_kernel!(dot_q4_1_f32_avx512, lanner_dot_q4_1_f32_avx512, 32, 20);
     row_kernel!(dot_q4_0_f32_avx512, lanner_dot_q4_0_f32_avx512, 32, 18);
@@ -445,22 +470,6 @@ pub(crate) mod x86 {
     q8a_quantizer!(quantize_q8a_avx512, lanner_quantize_q8a_avx512);
     q8a_quantizer!(quantize_q8a_avx2, lanner_quantize_q8a_avx2);
 
-    /// Wrap a weight rows x Q8A kernel: checks the lengths (the asm trusts them) once per call.
-    macro_rules! q8a_kernel {
-        ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
-            fn $name(w: &[u8], a: Q8a<'_>, out: &mut [f32]) {
-                let n = a.qs.len() / 2;
-                let nb = n / $elems;
-                assert!(
-                    n % $elems == 0 && a.qs.len() == 2 * n && a.ds.len() == n / 16 && w.len() == out.len() * nb * $bytes,
-                    "q8a kernel: length mismatch"
-                );
-                // SAFETY: tier checked when the table was filled; out.len() rows of nb weight
-                // blocks, 2 n int8 values and n / 16 scales are read, out.len() floats written.
-                unsafe { $asm(w.as_ptr(), a.qs.as_ptr(), a.ds.as_ptr(), nb, out.len(), out.as_mut_ptr()) }
-            }
-        };
-    }
     q8a_kernel!(dot_q8_0_q8a_avx512vnni, lanner_dot_q8_0_q8a_avx512vnni, 32, 34);
     q8a_kernel!(dot_q4_0_q8a_avx512vnni, lanner_dot_q4_0_q8a_avx512vnni, 32, 18);
     q8a_kernel!(dot_q4_1_q8a_avx512vnni, lanner_dot_q4_1_q8a_avx512vnni, 32, 20);
@@ -742,7 +751,6 @@ mod arm {
     use super::{Kernels, Tier};
 
     use super::type_index;
-    use crate::quant::q8a::Q8a;
     use crate::quant::GgmlType;
 
     extern "C" {
@@ -767,14 +775,7 @@ mod arm {
         fn lanner_gemm_packed_8x12_neon(wp: *const f32, xp: *const f32, kc: usize, c: *mut f32, ldc: usize, fresh: usize);
     }
 
-    /// # Safety
-    /// See `super::PackedKernel`.
-    unsafe fn gemm_packed_8x12_neon(wp: &[f32], xp: &[f32], kc: usize, c: *mut f32, ldc: usize, fresh: bool) {
-        assert!(wp.len() >= kc * 12 && xp.len() >= kc * 8 && ldc >= 12, "packed gemm: short panels");
-        // SAFETY: panels checked above, C by the caller's contract; NEON is part of every tier
-        // this entry is filled at.
-        unsafe { lanner_gemm_packed_8x12_neon(wp.as_ptr(), xp.as_ptr(), kc, c, ldc, fresh as usize) }
-    }
+    packed_kernel!(gemm_packed_8x12_neon, lanner_gemm_packed_8x12_neon, 8, 12);
 
     fn gemm_f32_4x4_neon(w: &[f32], ldw: usize, x: &[f32], ldx: usize, k: usize, c: &mut [f32], ldc: usize) {
         assert!(k % 4 == 0 && k <= ldw && k <= ldx && 4 <= ldc, "gemm 4x4: bad shape");
@@ -783,17 +784,6 @@ mod arm {
         unsafe { lanner_gemm_f32_4x4_neon(w.as_ptr(), ldw, x.as_ptr(), ldx, k, c.as_mut_ptr(), ldc) }
     }
 
-    /// Wrap a fused row kernel: checks the lengths (the asm trusts them) once per row.
-    macro_rules! row_kernel {
-        ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
-            fn $name(w: &[u8], x: &[f32]) -> f32 {
-                let nb = x.len() / $elems;
-                assert!(x.len() % $elems == 0 && w.len() == nb * $bytes, "row kernel: length mismatch");
-                // SAFETY: tier checked when the table was filled; exactly nb blocks are read.
-                unsafe { $asm(w.as_ptr(), x.as_ptr(), nb) }
-            }
-        };
-    }
     row_kernel!(dot_q8_0_f32_neon, lanner_dot_q8_0_f32_neon, 32, 34);
     row_kernel!(dot_q4_0_f32_neon, lanner_dot_q4_0_f32_neon, 32, 18);
     row_kernel!(dot_q4_1_f32_neon, lanner_dot_q4_1_f32_neon, 32, 20);
@@ -808,23 +798,6 @@ mod arm {
         unsafe { lanner_quantize_q8a_neon(x.as_ptr(), qs.as_mut_ptr(), ds.as_mut_ptr(), nb) }
     }
 
-    /// Wrap a weight rows x Q8A kernel: checks the lengths (the asm trusts them) once per call.
-    macro_rules! q8a_kernel {
-        ($name:ident, $asm:ident, $elems:expr, $bytes:expr) => {
-            fn $name(w: &[u8], a: Q8a<'_>, out: &mut [f32]) {
-                let n = a.qs.len() / 2;
-                let nb = n / $elems;
-                assert!(
-                    n % $elems == 0 && a.qs.len() == 2 * n && a.ds.len() == n / 16 && w.len() == out.len() * nb * $bytes,
-                    "q8a kernel: length mismatch"
-                );
-                // SAFETY: tier checked when the table was filled (dotprod); out.len() rows of nb
-                // weight blocks, 2 n int8 values and n / 16 scales are read, out.len() floats
-                // written.
-                unsafe { $asm(w.as_ptr(), a.qs.as_ptr(), a.ds.as_ptr(), nb, out.len(), out.as_mut_ptr()) }
-            }
-        };
-    }
     q8a_kernel!(dot_q8_0_q8a_dotprod, lanner_dot_q8_0_q8a_dotprod, 32, 34);
     q8a_kernel!(dot_q4_0_q8a_dotprod, lanner_dot_q4_0_q8a_dotprod, 32, 18);
     q8a_kernel!(dot_q4_1_q8a_dotprod, lanner_dot_q4_1_q8a_dotprod, 32, 20);
