@@ -168,6 +168,13 @@ pub trait Backend: Send + Sync {
 
     /// `out[t * w.rows + r] = dot(w.row(r), x[t * w.cols ..])` for `t < n`: y = x W^T.
     fn matmul(&self, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]);
+    /// `matmul` of several weights with the same input (q, k, v; gate, up): each output the same
+    /// bits as its own `matmul`. A backend may share the input's quantization and one dispatch.
+    fn matmul_many(&self, jobs: &mut [(&QTensor, &mut [f32])], x: &[f32], n: usize) {
+        for (w, out) in jobs.iter_mut() {
+            self.matmul(w, x, n, out);
+        }
+    }
     /// Embedding lookup: row `ids[t]` of `w` dequantized into `out[t * w.cols ..]`.
     fn get_rows(&self, w: &QTensor, ids: &[u32], out: &mut [f32]);
     /// Row-wise RMSNorm of `x` ([n, dim]) in place: x * w / sqrt(mean(x^2) + eps).

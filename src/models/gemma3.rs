@@ -199,9 +199,7 @@ impl Gemma3 {
             }
             h.copy_from_slice(&x);
             be.rms_norm(&mut h, &b.attn_norm, c.norm_eps);
-            be.matmul(&b.wq, &h, n, &mut q);
-            be.matmul(&b.wk, &h, n, &mut k);
-            be.matmul(&b.wv, &h, n, &mut v);
+            be.matmul_many(&mut [(&b.wq, &mut q[..]), (&b.wk, &mut k[..]), (&b.wv, &mut v[..])], &h, n);
             be.rms_norm(&mut q, &b.q_norm, c.norm_eps);
             be.rms_norm(&mut k, &b.k_norm, c.norm_eps);
             let rope = if b.local { &self.rope_local } else { &self.rope_global };
@@ -214,8 +212,7 @@ impl Gemma3 {
 
             h.copy_from_slice(&x);
             be.rms_norm(&mut h, &b.ffn_norm, c.norm_eps);
-            be.matmul(&b.w_gate, &h, n, &mut gate);
-            be.matmul(&b.w_up, &h, n, &mut up);
+            be.matmul_many(&mut [(&b.w_gate, &mut gate[..]), (&b.w_up, &mut up[..])], &h, n);
             be.geglu(&mut gate, &up);
             be.matmul(&b.w_down, &gate, n, &mut h);
             be.rms_norm(&mut h, &b.post_ffn_norm, c.norm_eps);

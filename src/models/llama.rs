@@ -223,9 +223,7 @@ impl Llama {
             // attention
             h.copy_from_slice(&x);
             be.rms_norm(&mut h, &b.attn_norm, c.norm_eps);
-            be.matmul(&b.wq, &h, n, &mut q);
-            be.matmul(&b.wk, &h, n, &mut k);
-            be.matmul(&b.wv, &h, n, &mut v);
+            be.matmul_many(&mut [(&b.wq, &mut q[..]), (&b.wk, &mut k[..]), (&b.wv, &mut v[..])], &h, n);
             if let Some(bq) = &b.bq {
                 be.add_bias(&mut q, bq);
             }
@@ -247,8 +245,7 @@ impl Llama {
             // feed-forward
             h.copy_from_slice(&x);
             be.rms_norm(&mut h, &b.ffn_norm, c.norm_eps);
-            be.matmul(&b.w_gate, &h, n, &mut gate);
-            be.matmul(&b.w_up, &h, n, &mut up);
+            be.matmul_many(&mut [(&b.w_gate, &mut gate[..]), (&b.w_up, &mut up[..])], &h, n);
             be.swiglu(&mut gate, &up);
             be.matmul(&b.w_down, &gate, n, &mut h);
             be.add(&mut x, &h);

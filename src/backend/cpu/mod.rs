@@ -25,8 +25,10 @@ thread_local! {
     static PACK_X: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// Each thread's weight panel and dequantized rows for `matmul_packed`.
     static PACK_W: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-    /// The calling thread's Q8A activations (planes, scales) and packed tiles for `matmul_q8a`.
-    static PACK_XQ: RefCell<(Vec<i8>, Vec<f32>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    /// The calling thread's Q8A activations of several tokens (planes, scales) for `matmul_q8a`.
+    static Q8A_ROWS: RefCell<(Vec<i8>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The calling thread's packed activation tiles for `matmul_q8a`.
+    static PACK_XQ: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     /// Each thread's int8 weight panel and one row's levels, scales and mins for `matmul_q8a`.
     static PACK_WQ: RefCell<(Vec<u8>, Vec<u8>, Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new(), Vec::new())) };
 }
@@ -50,6 +52,13 @@ pub struct CpuBackend {
 struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
+
+/// How several tokens' or one token's products take int8 activations (`CpuBackend::int8_path`).
+#[derive(Clone, Copy)]
+enum Int8Path {
+    Rows,
+    Gemm(table::Q8aGemm),
+}
 
 /// A raw pointer to bytes that may cross threads; each task writes a disjoint part.
 #[derive(Clone, Copy)]
@@ -282,17 +291,110 @@ impl CpuBackend {
         PACK_X.with(|b| *b.borrow_mut() = xp_buf);
     }
 
+    /// The n tokens of `x` (rows of `cols`) in Q8A: planes `qs[t * 2 cols..]`, scales
+    /// `ds[t * 2 cols / 32..]`, spread over the threads in pieces of 8 tokens.
+    fn quantize_tokens(&self, x: &[f32], n: usize, cols: usize, qs: &mut Vec<i8>, ds: &mut Vec<f32>) {
+        const QK: usize = q8a::QK;
+        qs.resize(n * 2 * cols, 0);
+        ds.resize(n * 2 * cols / QK, 0.0);
+        let (qp, dp) = (SendBytes(qs.as_mut_ptr() as *mut u8), SendPtr(ds.as_mut_ptr()));
+        self.for_pieces(n.div_ceil(8), || (), |_, c| {
+            let (qp, dp) = (qp, dp);
+            for t in 8 * c..(8 * c + 8).min(n) {
+                // SAFETY: token t's planes and scales, written by this piece alone.
+                let (q, d) = unsafe {
+                    (
+                        std::slice::from_raw_parts_mut((qp.0 as *mut i8).add(t * 2 * cols), 2 * cols),
+                        std::slice::from_raw_parts_mut(dp.0.add(t * 2 * cols / QK), 2 * cols / QK),
+                    )
+                };
+                (self.k.quantize_q8a)(&x[t * cols..(t + 1) * cols], q, d);
+            }
+        });
+    }
+
+    /// The int8 path for products of the same input, if it serves every one of them: the row
+    /// kernels for one token, the int8 GEMM for several (`None`: the float paths).
+    fn int8_path(&self, ws: &[&QTensor], n: usize) -> Option<Int8Path> {
+        let cols = ws[0].cols;
+        if !self.int8 || self.invariant || cols % q8a::QK != 0 || ws.iter().any(|w| w.cols != cols) {
+            return None;
+        }
+        if n == 1 {
+            ws.iter().all(|w| self.k.dot_q8a(w.ty).is_some()).then_some(Int8Path::Rows)
+        } else {
+            let g = self.k.gemm_q8a.filter(|_| n >= 2 && ws.iter().all(|w| crate::quant::levels::unit_len(w.ty).is_some()))?;
+            Some(Int8Path::Gemm(g))
+        }
+    }
+
+    /// `jobs` (weights with the same input x, and their outputs) through `path`: x quantized to
+    /// Q8A once. One token: every weight's chunks of rows in one dispatch over the threads.
+    fn matmul_int8(&self, path: Int8Path, jobs: &mut [(&QTensor, &mut [f32])], x: &[f32], n: usize) {
+        let cols = jobs[0].0.cols;
+        for (w, out) in jobs.iter() {
+            assert_eq!(x.len(), n * cols, "matmul {}: input shape", w.name);
+            assert_eq!(out.len(), n * w.rows, "matmul {}: output shape", w.name);
+        }
+        match path {
+            Int8Path::Gemm(g) => Q8A_ROWS.with(|b| {
+                let (mut qs, mut ds) = std::mem::take(&mut *b.borrow_mut());
+                self.quantize_tokens(x, n, cols, &mut qs, &mut ds);
+                for (w, out) in jobs.iter_mut() {
+                    self.matmul_q8a(&g, w, &qs, &ds, n, out);
+                }
+                *b.borrow_mut() = (qs, ds);
+            }),
+            Int8Path::Rows => Q8A_ROW.with(|row| {
+                let mut row = row.borrow_mut();
+                row.resize(cols);
+                let Q8aRow { qs, ds } = &mut *row;
+                (self.k.quantize_q8a)(x, qs, ds);
+                let a = row.view();
+                let k = self.k;
+                if self.threads == 1 {
+                    // all rows of each weight in one kernel call, on this thread
+                    for (w, out) in jobs.iter_mut() {
+                        (k.dot_q8a(w.ty).unwrap())(w.data(), a, out);
+                    }
+                    return;
+                }
+                // chunks of rows (a multiple of 4) of every weight, taken in turn by this thread
+                // and the crew's as they come
+                let mut pieces = [(0usize, 0usize); 8];
+                let mut total = 0;
+                for (j, (w, _)) in jobs.iter().enumerate() {
+                    let chunk = (w.rows / (self.threads * 8)).clamp(8, 256).next_multiple_of(4);
+                    total += w.rows.div_ceil(chunk);
+                    pieces[j] = (chunk, total);
+                }
+                let outs: Vec<SendPtr> = jobs.iter_mut().map(|(_, o)| SendPtr(o.as_mut_ptr())).collect();
+                let jobs = &*jobs;
+                self.for_pieces(total, || (), |_, p| {
+                    let j = pieces.iter().position(|&(_, end)| p < end).unwrap();
+                    let (w, (chunk, end)) = (jobs[j].0, pieces[j]);
+                    let c = p - (end - w.rows.div_ceil(chunk));
+                    let (r0, r1, rb) = (c * chunk, ((c + 1) * chunk).min(w.rows), w.row_bytes());
+                    let op = outs[j];
+                    // SAFETY: each chunk's rows r0..r1 of its output are written by one task.
+                    let o = unsafe { std::slice::from_raw_parts_mut(op.0.add(r0), r1 - r0) };
+                    (k.dot_q8a(w.ty).unwrap())(&w.data()[r0 * rb..r1 * rb], a, o);
+                });
+            }),
+        }
+    }
+
     /// out = x W^T through the tier's int8 GEMM microkernel: weights as 8-bit levels with an f32
     /// scale and min per unit of 32 or 16 values (`quant::levels`), activations in Q8A (two int8 planes, 16-bit
     /// precision), every output the same chain of operations in k order whatever n is
     /// (`reference::gemm_q8a`; batch-invariant like `matmul_packed`, though not the same bits).
     ///
-    /// The activations are quantized once per call (tokens spread over the threads). Blocking as
+    /// `qs`, `ds`: the n tokens' activations in Q8A (`quantize_tokens`). Blocking as
     /// in `matmul_packed`: tokens in blocks of up to `MAX_TILES` tiles of mr, k in blocks of `KC`;
     /// per (token block, k block) the tiles are packed (over the threads), then each thread takes
     /// panels of nr weight rows, turns them into a panel of levels (40 KB at KC = 1024: L1/L2)
     /// and runs the kernel over every tile, accumulating into `out`.
-    fn matmul_q8a(&self, g: &table::Q8aGemm, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]) {
+    fn matmul_q8a(&self, g: &table::Q8aGemm, w: &QTensor, qs: &[i8], ds: &[f32], n: usize, out: &mut [f32]) {
         const KC: usize = 1024;
         const MAX_TILES: usize = 86;
         const QK: usize = q8a::QK;
@@ -313,27 +415,9 @@ impl CpuBackend {
         }
         let out_ptr = SendPtr(out.as_mut_ptr());
         let n_panels = rows.div_ceil(nr);
-        let (mut qs, mut ds, mut xp) = PACK_XQ.with(|b| std::mem::take(&mut *b.borrow_mut()));
-        qs.resize(n * 2 * cols, 0);
-        ds.resize(n * 2 * cols / QK, 0.0);
-        {
-            // every token's activations to Q8A, in pieces of 8 tokens
-            let (qp, dp) = (SendBytes(qs.as_mut_ptr() as *mut u8), SendPtr(ds.as_mut_ptr()));
-            self.for_pieces(n.div_ceil(8), || (), |_, c| {
-                let (qp, dp) = (qp, dp);
-                for t in 8 * c..(8 * c + 8).min(n) {
-                    // SAFETY: token t's planes and scales, written by this piece alone.
-                    let (q, d) = unsafe {
-                        (
-                            std::slice::from_raw_parts_mut((qp.0 as *mut i8).add(t * 2 * cols), 2 * cols),
-                            std::slice::from_raw_parts_mut(dp.0.add(t * 2 * cols / QK), 2 * cols / QK),
-                        )
-                    };
-                    (self.k.quantize_q8a)(&x[t * cols..(t + 1) * cols], q, d);
-                }
-            });
-        }
-        let (qs_r, ds_r) = (&qs[..], &ds[..]);
+        assert!(qs.len() == n * 2 * cols && ds.len() == n * 2 * cols / QK, "matmul_q8a: activations");
+        let mut xp = PACK_XQ.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        let (qs_r, ds_r) = (qs, ds);
         for t0 in (0..n).step_by(tb) {
             let t1 = (t0 + tb).min(n);
             let n_tiles = (t1 - t0).div_ceil(mr);
@@ -436,7 +520,7 @@ impl CpuBackend {
                 });
             }
         }
-        PACK_XQ.with(|b| *b.borrow_mut() = (qs, ds, xp));
+        PACK_XQ.with(|b| *b.borrow_mut() = xp);
     }
 
     /// The same threads and kernels in batch-invariant mode (see `invariant`).
@@ -596,6 +680,14 @@ impl Backend for CpuBackend {
         self.threads
     }
 
+    fn matmul_many(&self, jobs: &mut [(&QTensor, &mut [f32])], x: &[f32], n: usize) {
+        let ws: Vec<&QTensor> = jobs.iter().map(|(w, _)| *w).collect();
+        match self.int8_path(&ws, n).filter(|_| jobs.len() <= 8) {
+            Some(path) => self.matmul_int8(path, jobs, x, n),
+            None => jobs.iter_mut().for_each(|(w, out)| self.matmul(w, x, n, out)),
+        }
+    }
+
     fn activations(&self) -> &'static str {
         let kernels = self.k.gemm_q8a.is_some() || self.k.dot_rows_q8a.iter().any(|e| e.is_some());
         if self.int8 && !self.invariant && kernels {
@@ -614,35 +706,10 @@ impl Backend for CpuBackend {
         let n_chunks = rows.div_ceil(chunk);
         let out_ptr = SendPtr(out.as_mut_ptr());
         let k = self.k;
-        // One token (decode), if the tier has an int8 kernel for the weight type: quantize x to
-        // Q8A once, then chunks of rows go through the kernel (spread over the threads).
-        let int8 = if n == 1 && self.int8 && !self.invariant && cols % q8a::QK == 0 { k.dot_q8a(w.ty) } else { None };
-        if let Some(f) = int8 {
-            Q8A_ROW.with(|row| {
-                let mut row = row.borrow_mut();
-                row.resize(cols);
-                let Q8aRow { qs, ds } = &mut *row;
-                (k.quantize_q8a)(x, qs, ds);
-                let a = row.view();
-                let (data, rb) = (w.data(), w.row_bytes());
-                if self.threads == 1 {
-                    // all rows in one kernel call, on this thread
-                    f(data, a, out);
-                    return;
-                }
-                // chunks of rows, taken in turn by this thread and the crew's as they come
-                self.for_pieces(n_chunks, || (), |_, c| {
-                    let (op, r0, r1) = (out_ptr, c * chunk, ((c + 1) * chunk).min(rows));
-                    // SAFETY: each chunk's rows r0..r1 of the output are written by one task.
-                    let o = unsafe { std::slice::from_raw_parts_mut(op.0.add(r0), r1 - r0) };
-                    f(&data[r0 * rb..r1 * rb], a, o);
-                });
-            });
-            return;
-        }
-        // Several tokens of a weight type with 8-bit levels, where the tier has an int8 GEMM.
-        if let Some(g) = k.gemm_q8a.filter(|_| n >= 2 && self.int8 && !self.invariant && crate::quant::levels::unit_len(w.ty).is_some() && cols % q8a::QK == 0) {
-            self.matmul_q8a(&g, w, x, n, out);
+        // Int8 activations (Q8A) where the tier has kernels for this weight type: one token
+        // through the row kernels (decode), several through the int8 GEMM.
+        if let Some(path) = self.int8_path(&[w], n) {
+            self.matmul_int8(path, &mut [(w, out)], x, n);
             return;
         }
         // Several tokens (or batch-invariant mode) where the tier has a packed GEMM microkernel.
@@ -948,6 +1015,31 @@ mod tests {
                                 );
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_many_gives_each_output_its_own_matmuls_bits() {
+        let mut seed = 0x51ed_270b_3c1a_9e55u64;
+        for threads in [1, 2] {
+            let be = CpuBackend::new(threads).unwrap();
+            for tys in [[GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0], [GgmlType::Q5_0, GgmlType::F32, GgmlType::Q4_1]] {
+                let cols = 512;
+                let ws: Vec<QTensor> = tys.iter().zip([40usize, 9, 300]).map(|(&t, rows)| QTensor::from_f32("w", t, rows, cols, &rand_vec(&mut seed, rows * cols))).collect();
+                for n in [1usize, 2, 7] {
+                    let x = rand_vec(&mut seed, n * cols);
+                    let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![f32::NAN; n * w.rows]).collect();
+                    {
+                        let mut jobs: Vec<(&QTensor, &mut [f32])> = ws.iter().zip(outs.iter_mut()).map(|(w, o)| (w, &mut o[..])).collect();
+                        be.matmul_many(&mut jobs, &x, n);
+                    }
+                    for (w, got) in ws.iter().zip(&outs) {
+                        let mut want = vec![f32::NAN; n * w.rows];
+                        be.matmul(w, &x, n, &mut want);
+                        assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{} n={n} threads={threads}", w.ty.name());
                     }
                 }
             }
