@@ -53,6 +53,10 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+/// Row-wise ops (RMSNorm, RoPE) over at least this many rows are spread over the threads; fewer
+/// (a decode step's one) run on the caller, where a dispatch would cost more than the work.
+const PARALLEL_ROWS: usize = 16;
+
 /// How several tokens' or one token's products take int8 activations (`CpuBackend::int8_path`).
 #[derive(Clone, Copy)]
 enum Int8Path {
@@ -289,6 +293,24 @@ impl CpuBackend {
             }
         }
         PACK_X.with(|b| *b.borrow_mut() = xp_buf);
+    }
+
+    /// `f` on every row of `dim` values of `x`: on the caller for a few rows, else in pieces of 8
+    /// rows over the threads.
+    fn rows_in_pieces(&self, x: &mut [f32], dim: usize, f: impl Fn(&mut [f32]) + Sync) {
+        let n = if dim == 0 { 0 } else { x.len() / dim };
+        if self.threads == 1 || n < PARALLEL_ROWS {
+            x.chunks_exact_mut(dim.max(1)).for_each(f);
+            return;
+        }
+        let xp = SendPtr(x.as_mut_ptr());
+        self.for_pieces(n.div_ceil(8), || (), |_, c| {
+            let xp = xp;
+            let (r0, r1) = (8 * c, (8 * c + 8).min(n));
+            // SAFETY: rows r0..r1 of x, touched by this piece alone.
+            let rows = unsafe { std::slice::from_raw_parts_mut(xp.0.add(r0 * dim), (r1 - r0) * dim) };
+            rows.chunks_exact_mut(dim).for_each(&f);
+        });
     }
 
     /// The n tokens of `x` (rows of `cols`) in Q8A: planes `qs[t * 2 cols..]`, scales
@@ -788,21 +810,23 @@ impl Backend for CpuBackend {
 
     fn rms_norm(&self, x: &mut [f32], w: &[f32], eps: f32) {
         let dim = w.len();
-        for row in x.chunks_exact_mut(dim) {
+        let norm = |row: &mut [f32]| {
             let ss: f64 = row.iter().map(|&v| (v as f64) * (v as f64)).sum();
             let inv = (1.0 / ((ss / dim as f64) + eps as f64).sqrt()) as f32;
             for (v, &g) in row.iter_mut().zip(w) {
                 *v = *v * inv * g;
             }
-        }
+        };
+        self.rows_in_pieces(x, dim, norm);
     }
 
     fn rope(&self, q: &mut [f32], n_q_heads: usize, k: &mut [f32], n_k_heads: usize, head_dim: usize, positions: &[usize], p: &RopeParams) {
         let half = p.dim / 2;
         let (wq, wk) = (n_q_heads * head_dim, n_k_heads * head_dim);
         assert!(q.len() == positions.len() * wq && k.len() == positions.len() * wk, "rope: shapes");
-        let mut cs = vec![(0f32, 0f32); half];
-        for ((qrow, krow), &pos) in q.chunks_exact_mut(wq).zip(k.chunks_exact_mut(wk)).zip(positions) {
+        // one token's q and k rows at position pos (cs: scratch for the angles' cos, sin)
+        let rotate = |cs: &mut Vec<(f32, f32)>, qrow: &mut [f32], krow: &mut [f32], pos: usize| {
+            cs.resize(half, (0.0, 0.0));
             let pos = pos as f64 * p.pos_scale as f64;
             for (c, &f) in cs.iter_mut().zip(&p.inv_freq) {
                 let a = pos * f;
@@ -819,7 +843,25 @@ impl Backend for CpuBackend {
                     h[b] = x0 * s + x1 * c;
                 }
             }
+        };
+        let n = positions.len();
+        if self.threads == 1 || n < PARALLEL_ROWS {
+            let mut cs = Vec::new();
+            for ((qrow, krow), &pos) in q.chunks_exact_mut(wq).zip(k.chunks_exact_mut(wk)).zip(positions) {
+                rotate(&mut cs, qrow, krow, pos);
+            }
+            return;
         }
+        // tokens in pieces of 8 over the threads (each token's rows are its own)
+        let (qp, kp) = (SendPtr(q.as_mut_ptr()), SendPtr(k.as_mut_ptr()));
+        self.for_pieces(n.div_ceil(8), Vec::new, |cs, c| {
+            let (qp, kp) = (qp, kp);
+            for t in 8 * c..(8 * c + 8).min(n) {
+                // SAFETY: token t's q and k rows, touched by this piece alone.
+                let (qrow, krow) = unsafe { (std::slice::from_raw_parts_mut(qp.0.add(t * wq), wq), std::slice::from_raw_parts_mut(kp.0.add(t * wk), wk)) };
+                rotate(cs, qrow, krow, positions[t]);
+            }
+        });
     }
 
     fn attention(&self, pool: &KvPool, layer: usize, seqs: &[AttnSeq], q: &[f32], s: AttnShape, out: &mut [f32]) {
@@ -1017,6 +1059,30 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn row_ops_give_the_same_bits_on_one_thread_and_spread_over_two() {
+        use super::super::{RopeParams, RopeStyle};
+        let mut seed = 0x0dd5_eed5_1234_5678u64;
+        let (one, two) = (CpuBackend::new(1).unwrap(), CpuBackend::new(2).unwrap());
+        for n in [1usize, 15, 16, 37] {
+            let (dim, w) = (96, rand_vec(&mut seed, 96));
+            let x = rand_vec(&mut seed, n * dim);
+            let (mut a, mut b) = (x.clone(), x.clone());
+            one.rms_norm(&mut a, &w, 1e-6);
+            two.rms_norm(&mut b, &w, 1e-6);
+            assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "rms_norm n={n}");
+            for style in [RopeStyle::Norm, RopeStyle::Neox] {
+                let p = RopeParams { style, dim: 48, pos_scale: 1.0, inv_freq: (0..24).map(|i| 10000f64.powf(-(2 * i) as f64 / 48.0)).collect(), mscale: 1.0 };
+                let positions: Vec<usize> = (0..n).map(|t| 3 * t + 1).collect();
+                let (q0, k0) = (rand_vec(&mut seed, n * 4 * 64), rand_vec(&mut seed, n * 2 * 64));
+                let (mut qa, mut ka, mut qb, mut kb) = (q0.clone(), k0.clone(), q0, k0);
+                one.rope(&mut qa, 4, &mut ka, 2, 64, &positions, &p);
+                two.rope(&mut qb, 4, &mut kb, 2, 64, &positions, &p);
+                assert!(qa.iter().zip(&qb).chain(ka.iter().zip(&kb)).all(|(p, q)| p.to_bits() == q.to_bits()), "rope n={n}");
             }
         }
     }
