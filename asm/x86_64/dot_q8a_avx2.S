@@ -45,19 +45,7 @@
         .text
 
 .macro  PROLOGUE shift
-        push    rbx
-        push    rbp
-        push    r12
-        push    r13
-        push    r14
-        push    r15
-        mov     r13, rsi
-        mov     r14, rdx
-        mov     r12, rcx
-        mov     rbx, r8
-        mov     rbp, r9
-        mov     r15, rcx
-        shl     r15, \shift                     // n: the second plane's offset
+        Q8A_ENTER \shift
         mov     eax, 256
         vmovd   xmm15, eax
         vpbroadcastw ymm15, xmm15
@@ -101,12 +89,7 @@
 .endm
 
 .macro  EPILOGUE
-        pop     r15
-        pop     r14
-        pop     r13
-        pop     r12
-        pop     rbp
-        pop     rbx
+        Q8A_LEAVE
         vzeroupper
         ret
 .endm

@@ -153,19 +153,7 @@
 
 // Common set-up (see the register list above): save the callee-saved registers used, constants.
 .macro  PROLOGUE shift
-        push    rbx
-        push    rbp
-        push    r12
-        push    r13
-        push    r14
-        push    r15
-        mov     r13, rsi
-        mov     r14, rdx
-        mov     r12, rcx
-        mov     rbx, r8
-        mov     rbp, r9
-        mov     r15, rcx
-        shl     r15, \shift                     // n = values per row: the second plane's offset
+        Q8A_ENTER \shift
         mov     eax, 0x0F
         vpbroadcastb zmm28, eax
         vmovdqu64 zmm29, zmmword ptr [rip + .Lshift_q4]
@@ -209,12 +197,7 @@
 .endm
 
 .macro  EPILOGUE
-        pop     r15
-        pop     r14
-        pop     r13
-        pop     r12
-        pop     rbp
-        pop     rbx
+        Q8A_LEAVE
         vzeroupper
         ret
 .endm

@@ -73,19 +73,7 @@
 // Save the callee-saved registers, the arguments to their registers, the P array on the stack,
 // constants; then P_j = e A_j of the whole activation row (needs zmm20).
 .macro  PROLOGUE
-        push    rbx
-        push    rbp
-        push    r12
-        push    r13
-        push    r14
-        push    r15
-        mov     r13, rsi
-        mov     r14, rdx
-        mov     r12, rcx
-        mov     rbx, r8
-        mov     rbp, r9
-        mov     r15, rcx
-        shl     r15, 8                          // n = values per row: the second plane's offset
+        Q8A_ENTER 8
         mov     rax, rsp
         mov     r8, rcx
         shl     r8, 6                           // 64 bytes of P per super-block
@@ -180,12 +168,7 @@
         mov     rax, r12
         shl     rax, 6
         mov     rsp, qword ptr [rsp + rax]
-        pop     r15
-        pop     r14
-        pop     r13
-        pop     r12
-        pop     rbp
-        pop     rbx
+        Q8A_LEAVE
         vzeroupper
         ret
 .endm
