@@ -830,6 +830,37 @@ mod tests {
         assert_eq!(argmax(&[f32::NAN, -1.0, 5.0, 5.0, f32::NAN]), 2);
     }
 
+    /// The lane-wise max, the kernel exp-sum (blocks of 4096) and greedy's first-max shortcut on
+    /// rows longer than their blocks, with NaN, -inf and a tied maximum, against an f64 reference
+    /// and a plain first-strict-maximum scan.
+    #[test]
+    fn long_rows_match_a_float64_reference() {
+        let mut seed = 0x5a3b_1c9du64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 40.0
+        };
+        for n in [1usize, 17, 4096, 4097, 70001] {
+            let mut l: Vec<f32> = (0..n).map(|_| next()).collect();
+            if n > 3 {
+                (l[1], l[n / 3]) = (f32::NAN, f32::NEG_INFINITY);
+                let m = l.iter().copied().filter(|v| !v.is_nan()).fold(f32::NEG_INFINITY, f32::max);
+                l[n - 1] = m; // a tie: the earlier position must win
+            }
+            let max = l.iter().copied().filter(|v| !v.is_nan()).fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = l.iter().filter(|v| !v.is_nan()).map(|&v| (v as f64 - max as f64).exp()).sum();
+            for t in [0, n / 2, n - 1] {
+                let want = if l[t].is_nan() { f64::NEG_INFINITY } else { l[t] as f64 - max as f64 - sum.ln() };
+                let got = log_softmax_at(&l, t as u32) as f64;
+                assert!(got == want || (got - want).abs() < 1e-5, "n={n} t={t}: {got} vs {want}");
+            }
+            let first = l.iter().position(|&v| v == max).unwrap() as u32;
+            assert_eq!(argmax(&l), first, "argmax n={n}");
+            let mut row = l.clone();
+            assert_eq!(Sampler::new(params(0.0)).unwrap().sample(&mut row, &[]).token, first, "greedy n={n}");
+        }
+    }
+
     #[test]
     fn log_softmax_is_stable() {
         // Huge logits would overflow a naive exp.

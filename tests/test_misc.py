@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 import lanner
 
 
@@ -95,6 +97,8 @@ def test_int8_peak_is_measured_where_the_tier_has_vnni():
     at most 2 vpdpbusd per cycle: 256 ops per cycle, so under ~2,000 GOP/s), None below it."""
     import lanner._lanner as native
 
+    with pytest.raises(ValueError, match="finite"):
+        native._int8_peak_gops(float("nan"))
     peak = native._int8_peak_gops(0.05)
     if lanner.cpu_info()["tier"] == "avx512vnni":
         assert peak is not None and 50 < peak < 2000, peak

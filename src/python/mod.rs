@@ -29,8 +29,11 @@ fn cpu_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// `seconds`: for bench/bench.py's fraction of the peak.
 #[pyfunction]
 #[pyo3(signature = (seconds=0.2))]
-fn _int8_peak_gops(py: Python<'_>, seconds: f64) -> Option<f64> {
-    py.detach(|| crate::backend::cpu::table::int8_peak_gops(seconds.clamp(0.0, 10.0)))
+fn _int8_peak_gops(py: Python<'_>, seconds: f64) -> PyResult<Option<f64>> {
+    if !seconds.is_finite() {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!("seconds must be a finite number, not {seconds}")));
+    }
+    Ok(py.detach(|| crate::backend::cpu::table::int8_peak_gops(seconds.clamp(0.0, 10.0))))
 }
 
 /// Dequantize a tensor of a GGUF file to float32 [rows, row_length] (first `max_rows` rows only

@@ -48,10 +48,18 @@ pub struct CpuBackend {
 
 
 /// A raw pointer that may cross threads; each task writes a disjoint part of the buffer.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
+struct SendPtr<T>(*mut T);
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// Most products of one input that `matmul_int8` takes in one call (q, k, v; gate, up).
+const MAX_JOBS: usize = 8;
 
 /// Row-wise ops (RMSNorm, RoPE) over at least this many rows are spread over the threads; fewer
 /// (a decode step's one) run on the caller, where a dispatch would cost more than the work.
@@ -63,12 +71,6 @@ enum Int8Path {
     Rows,
     Gemm(table::Q8aGemm),
 }
-
-/// A raw pointer to bytes that may cross threads; each task writes a disjoint part.
-#[derive(Clone, Copy)]
-struct SendBytes(*mut u8);
-unsafe impl Send for SendBytes {}
-unsafe impl Sync for SendBytes {}
 
 /// `wp[k * nr + r] = rows[r * kc + k]`: nr rows of kc values into a k-major GEMM panel, through
 /// the tier's 16 x 16 transpose where it has one.
@@ -319,14 +321,14 @@ impl CpuBackend {
         const QK: usize = q8a::QK;
         qs.resize(n * 2 * cols, 0);
         ds.resize(n * 2 * cols / QK, 0.0);
-        let (qp, dp) = (SendBytes(qs.as_mut_ptr() as *mut u8), SendPtr(ds.as_mut_ptr()));
+        let (qp, dp) = (SendPtr(qs.as_mut_ptr()), SendPtr(ds.as_mut_ptr()));
         self.for_pieces(n.div_ceil(8), || (), |_, c| {
             let (qp, dp) = (qp, dp);
             for t in 8 * c..(8 * c + 8).min(n) {
                 // SAFETY: token t's planes and scales, written by this piece alone.
                 let (q, d) = unsafe {
                     (
-                        std::slice::from_raw_parts_mut((qp.0 as *mut i8).add(t * 2 * cols), 2 * cols),
+                        std::slice::from_raw_parts_mut(qp.0.add(t * 2 * cols), 2 * cols),
                         std::slice::from_raw_parts_mut(dp.0.add(t * 2 * cols / QK), 2 * cols / QK),
                     )
                 };
@@ -337,15 +339,15 @@ impl CpuBackend {
 
     /// The int8 path for products of the same input, if it serves every one of them: the row
     /// kernels for one token, the int8 GEMM for several (`None`: the float paths).
-    fn int8_path(&self, ws: &[&QTensor], n: usize) -> Option<Int8Path> {
-        let cols = ws[0].cols;
-        if !self.int8 || self.invariant || cols % q8a::QK != 0 || ws.iter().any(|w| w.cols != cols) {
+    fn int8_path(&self, jobs: &[(&QTensor, &mut [f32])], n: usize) -> Option<Int8Path> {
+        let cols = jobs[0].0.cols;
+        if !self.int8 || self.invariant || cols % q8a::QK != 0 || jobs.len() > MAX_JOBS || jobs.iter().any(|(w, _)| w.cols != cols) {
             return None;
         }
         if n == 1 {
-            ws.iter().all(|w| self.k.dot_q8a(w.ty).is_some()).then_some(Int8Path::Rows)
+            jobs.iter().all(|(w, _)| self.k.dot_q8a(w.ty).is_some()).then_some(Int8Path::Rows)
         } else {
-            let g = self.k.gemm_q8a.filter(|_| n >= 2 && ws.iter().all(|w| crate::quant::levels::unit_len(w.ty).is_some()))?;
+            let g = self.k.gemm_q8a.filter(|_| n >= 2 && jobs.iter().all(|(w, _)| crate::quant::levels::unit_len(w.ty).is_some()))?;
             Some(Int8Path::Gemm(g))
         }
     }
@@ -383,14 +385,14 @@ impl CpuBackend {
                 }
                 // chunks of rows (a multiple of 4) of every weight, taken in turn by this thread
                 // and the crew's as they come
-                let mut pieces = [(0usize, 0usize); 8];
+                let mut pieces = [(0usize, 0usize); MAX_JOBS];
+                let mut outs = [SendPtr(std::ptr::null_mut::<f32>()); MAX_JOBS];
                 let mut total = 0;
-                for (j, (w, _)) in jobs.iter().enumerate() {
+                for (j, (w, out)) in jobs.iter_mut().enumerate() {
                     let chunk = (w.rows / (self.threads * 8)).clamp(8, 256).next_multiple_of(4);
                     total += w.rows.div_ceil(chunk);
-                    pieces[j] = (chunk, total);
+                    (pieces[j], outs[j]) = ((chunk, total), SendPtr(out.as_mut_ptr()));
                 }
-                let outs: Vec<SendPtr> = jobs.iter_mut().map(|(_, o)| SendPtr(o.as_mut_ptr())).collect();
                 let jobs = &*jobs;
                 self.for_pieces(total, || (), |_, p| {
                     let j = pieces.iter().position(|&(_, end)| p < end).unwrap();
@@ -439,7 +441,6 @@ impl CpuBackend {
         let n_panels = rows.div_ceil(nr);
         assert!(qs.len() == n * 2 * cols && ds.len() == n * 2 * cols / QK, "matmul_q8a: activations");
         let mut xp = PACK_XQ.with(|b| std::mem::take(&mut *b.borrow_mut()));
-        let (qs_r, ds_r) = (qs, ds);
         for t0 in (0..n).step_by(tb) {
             let t1 = (t0 + tb).min(n);
             let n_tiles = (t1 - t0).div_ceil(mr);
@@ -449,7 +450,7 @@ impl CpuBackend {
                 xp.resize(n_tiles * nu * xu, 0);
                 // the tiles: per unit, [plane][group][token][4] i8, then [token][e, s] f32 (s the
                 // unit's own sum: Q8A's for 32 values, its half's for 16)
-                let xpp = SendBytes(xp.as_mut_ptr());
+                let xpp = SendPtr(xp.as_mut_ptr());
                 self.for_pieces(n_tiles, || (), |_, i| {
                     let xpp = xpp;
                     // SAFETY: tile i's bytes, written by this piece alone.
@@ -459,7 +460,7 @@ impl CpuBackend {
                     }
                     for tt in 0..mr.min(t1 - t0 - i * mr) {
                         let t = t0 + i * mr + tt;
-                        let (q, d) = (&qs_r[t * 2 * cols..(t + 1) * 2 * cols], &ds_r[t * 2 * cols / QK..(t + 1) * 2 * cols / QK]);
+                        let (q, d) = (&qs[t * 2 * cols..(t + 1) * 2 * cols], &ds[t * 2 * cols / QK..(t + 1) * 2 * cols / QK]);
                         let ng = ul / 4;
                         for (u, unit) in tile.chunks_exact_mut(xu).enumerate() {
                             let k = k0 + u * ul;
@@ -580,7 +581,7 @@ struct AttnIo<'a> {
     shape: AttnShape,
     q: &'a [f32],
     /// The output, `q`'s shape; each task writes its own (token, head) slices.
-    out: SendPtr,
+    out: SendPtr<f32>,
 }
 
 /// One attention task's scratch, kept across the tasks a thread runs.
@@ -703,8 +704,7 @@ impl Backend for CpuBackend {
     }
 
     fn matmul_many(&self, jobs: &mut [(&QTensor, &mut [f32])], x: &[f32], n: usize) {
-        let ws: Vec<&QTensor> = jobs.iter().map(|(w, _)| *w).collect();
-        match self.int8_path(&ws, n).filter(|_| jobs.len() <= 8) {
+        match self.int8_path(jobs, n) {
             Some(path) => self.matmul_int8(path, jobs, x, n),
             None => jobs.iter_mut().for_each(|(w, out)| self.matmul(w, x, n, out)),
         }
@@ -730,10 +730,12 @@ impl Backend for CpuBackend {
         let k = self.k;
         // Int8 activations (Q8A) where the tier has kernels for this weight type: one token
         // through the row kernels (decode), several through the int8 GEMM.
-        if let Some(path) = self.int8_path(&[w], n) {
-            self.matmul_int8(path, &mut [(w, out)], x, n);
+        let mut job = [(w, out)];
+        if let Some(path) = self.int8_path(&job, n) {
+            self.matmul_int8(path, &mut job, x, n);
             return;
         }
+        let [(w, out)] = job;
         // Several tokens (or batch-invariant mode) where the tier has a packed GEMM microkernel.
         if let Some(g) = k.gemm_packed.filter(|_| n >= 2 || self.invariant) {
             self.matmul_packed(&g, w, x, n, out);
